@@ -1,0 +1,10 @@
+"""PhysGen: a pretrained autoregressive video model used as a physics simulator for manipulation.
+
+The library is importable without Gradio. Heavy modules (ManiSkill, torch) are imported by the
+submodules that need them, so `import physgen` stays cheap.
+"""
+
+__version__ = "0.1.0"
+
+# Seeds at or above this value are reserved for evaluation and are never generated for training.
+EVAL_SEED_START = 10_000

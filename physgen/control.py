@@ -1,0 +1,137 @@
+"""Actions in ManiSkill's pd_ee_delta_pose space, and helpers that turn targets into them.
+
+An action is 7-D in [-1, 1]: [dx dy dz drx dry drz gripper]. Translation is in the robot's root
+frame and 1.0 means 0.1 m per control step; rotation 1.0 means 0.1 rad; gripper +1 opens and
+-1 closes. An action chunk is (L, 7): L consecutive control steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from physgen.errors import InputError
+from physgen.scenes import ACTION_DIM
+
+METERS_PER_UNIT = 0.1  # pd_ee_delta_pose: normalised 1.0 = 0.1 m per control step
+GRIPPER_OPEN = 1.0
+GRIPPER_CLOSED = -1.0
+# Reachable part of the table top (world frame, metres), for targets set by clicks.
+WORKSPACE_X = (-0.30, 0.25)
+WORKSPACE_Y = (-0.35, 0.35)
+WORKSPACE_Z = (0.0, 0.45)
+
+
+def validate_actions(actions) -> np.ndarray:
+    """Return actions as a float32 (T, 7) array, or raise InputError saying what is wrong.
+
+    Accepts one action (7,) or a chunk (T, 7) with T >= 1, finite, each entry in [-1, 1].
+    """
+    try:
+        arr = np.asarray(actions, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"actions must be numbers shaped (7,) or (T, 7); could not read them: {exc}") from None
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != ACTION_DIM or arr.shape[0] == 0:
+        raise InputError(
+            f"actions must have shape (7,) or (T, 7) with T >= 1 "
+            f"([dx dy dz drx dry drz gripper]); got shape {tuple(np.shape(actions))}"
+        )
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        t, d = np.argwhere(bad)[0]
+        raise InputError(f"actions must be finite; step {t}, component {d} is {arr[t, d]}")
+    if np.abs(arr).max() > 1.0 + 1e-6:
+        t, d = np.unravel_index(np.abs(arr).argmax(), arr.shape)
+        raise InputError(
+            f"action components must lie in [-1, 1] (1.0 = 0.1 m or 0.1 rad per step); "
+            f"step {t}, component {d} is {arr[t, d]:.3g}"
+        )
+    return np.clip(arr, -1.0, 1.0).astype(np.float32)
+
+
+def delta_action(current_xyz: Sequence[float], target_xyz: Sequence[float], gripper: float, gain: float = 1.0) -> np.ndarray:
+    """One closed-loop step toward target_xyz (world frame; the Panda root is not rotated)."""
+    delta = (np.asarray(target_xyz, dtype=np.float64) - np.asarray(current_xyz, dtype=np.float64)) * gain
+    action = np.zeros(ACTION_DIM, dtype=np.float32)
+    action[:3] = np.clip(delta / METERS_PER_UNIT, -1.0, 1.0)
+    action[6] = gripper
+    return action
+
+
+def chunks_to_target(
+    current_xyz: Sequence[float],
+    target_xyz: Sequence[float],
+    gripper: float = GRIPPER_OPEN,
+    chunk_len: int = 8,
+    max_speed: float = 0.5,
+) -> np.ndarray:
+    """Open-loop chunks that move the end effector in a straight line to target_xyz.
+
+    Returns (N * chunk_len, 7): the fewest whole chunks whose per-step translation stays under
+    max_speed (normalised units, 0.5 = 5 cm per step). Delta control lags a little, so the arm
+    ends a few millimetres short; a closed-loop caller can issue a correcting chunk.
+    """
+    if chunk_len < 1:
+        raise InputError(f"chunk_len must be >= 1; got {chunk_len}")
+    if not 0 < max_speed <= 1:
+        raise InputError(f"max_speed must be in (0, 1]; got {max_speed}")
+    delta = np.asarray(target_xyz, dtype=np.float64) - np.asarray(current_xyz, dtype=np.float64)
+    if delta.shape != (3,) or not np.isfinite(delta).all():
+        raise InputError(f"positions must be finite 3-D points; got {current_xyz!r} -> {target_xyz!r}")
+    steps_needed = max(1, math.ceil(np.abs(delta).max() / METERS_PER_UNIT / max_speed))
+    n_steps = math.ceil(steps_needed / chunk_len) * chunk_len
+    actions = np.zeros((n_steps, ACTION_DIM), dtype=np.float32)
+    actions[:, :3] = delta / n_steps / METERS_PER_UNIT
+    actions[:, 6] = gripper
+    return actions
+
+
+def pixel_to_table(
+    pixel_xy: Sequence[float],
+    intrinsic: np.ndarray,
+    extrinsic_cv: np.ndarray,
+    image_size: tuple[int, int],
+    plane_z: float = 0.0,
+    workspace: bool = True,
+) -> np.ndarray:
+    """Map a pixel (x right, y down) to the world point where its ray meets the plane z = plane_z.
+
+    intrinsic is the (3, 3) OpenCV camera matrix and extrinsic_cv the (3, 4) world-to-camera
+    transform [R | t], both from ManiSkill's obs["sensor_param"]. image_size is (height, width).
+    Raises InputError for pixels outside the image, rays that miss the plane, or (with
+    workspace=True) points off the reachable part of the table.
+    """
+    height, width = image_size
+    u, v = float(pixel_xy[0]), float(pixel_xy[1])
+    if not (0 <= u < width and 0 <= v < height):
+        raise InputError(f"pixel ({u:.0f}, {v:.0f}) is outside the {width}x{height} image")
+    K = np.asarray(intrinsic, dtype=np.float64).reshape(3, 3)
+    E = np.asarray(extrinsic_cv, dtype=np.float64).reshape(3, 4)
+    R, t = E[:, :3], E[:, 3]
+    center = -R.T @ t  # camera centre in the world
+    # Pixel centres sit at +0.5 in OpenCV's convention.
+    ray = R.T @ np.linalg.solve(K, np.array([u + 0.5, v + 0.5, 1.0]))
+    if abs(ray[2]) < 1e-9 or (plane_z - center[2]) / ray[2] <= 0:
+        raise InputError(f"pixel ({u:.0f}, {v:.0f}) looks above the horizon; click on the table")
+    point = center + ray * (plane_z - center[2]) / ray[2]
+    if workspace and not (
+        WORKSPACE_X[0] <= point[0] <= WORKSPACE_X[1] and WORKSPACE_Y[0] <= point[1] <= WORKSPACE_Y[1]
+    ):
+        raise InputError(
+            f"pixel ({u:.0f}, {v:.0f}) maps to table point x={point[0]:.2f}, y={point[1]:.2f} m, "
+            f"outside the reachable workspace x in {WORKSPACE_X}, y in {WORKSPACE_Y}"
+        )
+    return point
+
+
+def world_to_pixel(point_xyz: Sequence[float], intrinsic: np.ndarray, extrinsic_cv: np.ndarray) -> np.ndarray:
+    """Project a world point to pixel coordinates (x right, y down); the inverse of pixel_to_table."""
+    K = np.asarray(intrinsic, dtype=np.float64).reshape(3, 3)
+    E = np.asarray(extrinsic_cv, dtype=np.float64).reshape(3, 4)
+    cam = E[:, :3] @ np.asarray(point_xyz, dtype=np.float64) + E[:, 3]
+    uvw = K @ cam
+    return uvw[:2] / uvw[2] - 0.5

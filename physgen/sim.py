@@ -1,0 +1,304 @@
+"""The simulator: ManiSkill behind the studio's `reset(scene, seed)` / `step(action_chunk)` interface.
+
+The PhysGen world-model env exposes the same interface, so the app can step both with the same
+actions. Frames come from the studio camera at the model resolution; the segmentation of the same
+camera gives, for every frame, how many pixels of each tracked object are visible (the ground
+truth of the object-permanence probe).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from physgen.control import validate_actions
+from physgen.errors import VULKAN_FIX, InputError, SimulatorUnavailable
+from physgen.scenes import (
+    CAMERA_NAME,
+    CONTROL_MODE,
+    DEFAULT_IMAGE_SIZE,
+    SCENES,
+    SceneSpec,
+    get_scene,
+    register_scenes,
+    studio_sensor_configs,
+)
+
+MAX_SEED = 2**31 - 1
+# Words in SAPIEN/Vulkan start-up errors that mean "no usable Vulkan device".
+_VULKAN_ERROR_HINTS = ("vulkan", "vk::", "vk_", "physical device", "icd", "renderer", "render device")
+
+
+def validate_seed(seed) -> int:
+    """Return seed as an int, or raise InputError: seeds are integers 0 <= seed <= 2**31 - 1."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        if isinstance(seed, float) and seed.is_integer():
+            seed = int(seed)
+        elif isinstance(seed, str) and seed.strip().isdigit():
+            seed = int(seed.strip())
+        else:
+            raise InputError(f"seed must be an integer >= 0; got {seed!r}")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"seed must be an integer in [0, {MAX_SEED}]; got {seed}")
+    return seed
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    image_size: int = DEFAULT_IMAGE_SIZE  # studio camera frames, square, at the model resolution
+    display_render: bool = False  # also render ManiSkill's 512 px third-person camera each step
+    sim_backend: str = "physx_cpu"
+    render_backend: str = "cpu"
+
+    def __post_init__(self):
+        if not isinstance(self.image_size, int) or not 32 <= self.image_size <= 512:
+            raise InputError(f"image_size must be an int in [32, 512]; got {self.image_size!r}")
+        if self.sim_backend not in ("physx_cpu", "physx_cuda", "gpu", "cpu"):
+            raise InputError(f"sim_backend must be one of physx_cpu, physx_cuda; got {self.sim_backend!r}")
+
+
+@dataclass
+class Observation:
+    """What the simulator shows after a reset or at the end of a step."""
+
+    frame: np.ndarray  # (H, W, 3) uint8, studio camera
+    ee_pose: np.ndarray  # (7,) float32, world frame [x y z qw qx qy qz] of the tool centre point
+    success: bool
+    object_pixels: dict[str, int]  # visible pixels of each tracked object (from segmentation)
+    elapsed_steps: int  # control steps since reset
+    display: np.ndarray | None = None  # (512, 512, 3) uint8 third-person render, if enabled
+    info: dict = field(default_factory=dict)
+
+    @property
+    def object_visible(self) -> dict[str, bool]:
+        return {name: n > 0 for name, n in self.object_pixels.items()}
+
+
+@dataclass
+class StepResult:
+    """The outcome of one action chunk of T control steps."""
+
+    frames: np.ndarray  # (T, H, W, 3) uint8, one frame after each control step
+    ee_poses: np.ndarray  # (T, 7) float32
+    object_pixels: dict[str, np.ndarray]  # name -> (T,) int visible pixel counts
+    observation: Observation  # the state after the last step
+
+    @property
+    def frame(self) -> np.ndarray:
+        return self.observation.frame
+
+
+@dataclass
+class SimState:
+    """A restorable snapshot; restore it with Simulator.set_state."""
+
+    scene: str
+    seed: int
+    elapsed_steps: int
+    state: dict  # ManiSkill's state dict (torch tensors, copied)
+    drive_targets: object = None  # the robot's joint drive targets, which the state dict omits
+
+
+class Simulator:
+    """One ManiSkill env at a time (the CPU backend allows one per process)."""
+
+    def __init__(self, config: SimConfig | None = None):
+        self.config = config or SimConfig()
+        self._env = None
+        self._spec: SceneSpec | None = None
+        self._seed: int | None = None
+        self._elapsed = 0
+        self._object_ids: dict[str, list[int]] = {}
+        self._camera: dict[str, np.ndarray] = {}
+
+    # ----------------------------------------------------------------- interface
+    def reset(self, scene: str, seed: int = 0) -> Observation:
+        spec = get_scene(scene)
+        seed = validate_seed(seed)
+        if self._spec is None or spec.env_id != self._spec.env_id:
+            self._open(spec)
+        obs, info = self._env.reset(seed=seed)
+        self._seed, self._elapsed = seed, 0
+        self._object_ids = self._find_object_ids()
+        return self._observation(obs, info)
+
+    def step(self, actions) -> StepResult:
+        """Execute one action (7,) or a chunk (T, 7); returns one frame per control step."""
+        self._require_reset()
+        chunk = validate_actions(actions)  # raises before touching the env, so it stays usable
+        frames, poses, pixels = [], [], []
+        for action in chunk:
+            obs, _, _, _, info = self._env.step(action)
+            self._elapsed += 1
+            observation = self._observation(obs, info)
+            frames.append(observation.frame)
+            poses.append(observation.ee_pose)
+            pixels.append(observation.object_pixels)
+        names = list(self._spec.objects)
+        return StepResult(
+            frames=np.stack(frames),
+            ee_poses=np.stack(poses),
+            object_pixels={n: np.array([p[n] for p in pixels], dtype=np.int64) for n in names},
+            observation=observation,
+        )
+
+    def get_state(self) -> SimState:
+        self._require_reset()
+        base = self._env.unwrapped
+        targets = base.agent.robot.get_drive_targets().clone()
+        return SimState(self._spec.env_id, self._seed, self._elapsed, _clone(base.get_state_dict()), targets)
+
+    def set_state(self, snapshot: SimState) -> Observation:
+        if not isinstance(snapshot, SimState):
+            raise InputError(f"set_state needs a SimState from get_state(); got {type(snapshot).__name__}")
+        if self._spec is None or snapshot.scene != self._spec.env_id:
+            self.reset(snapshot.scene, snapshot.seed)
+        base = self._env.unwrapped
+        base.set_state_dict(_clone(snapshot.state))
+        if snapshot.drive_targets is not None:
+            robot = base.agent.robot
+            robot.set_joint_drive_targets(snapshot.drive_targets.clone(), joints=robot.get_active_joints())
+        self._seed, self._elapsed = snapshot.seed, snapshot.elapsed_steps
+        base._elapsed_steps[:] = snapshot.elapsed_steps
+        obs = base.get_obs()
+        return self._observation(obs, base.get_info())
+
+    def close(self) -> None:
+        if self._env is not None:
+            self._env.close()
+        self._env, self._spec = None, None
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def scene(self) -> SceneSpec | None:
+        return self._spec
+
+    @property
+    def seed(self) -> int | None:
+        return self._seed
+
+    @property
+    def camera(self) -> dict[str, np.ndarray]:
+        """The studio camera: intrinsic (3, 3), extrinsic_cv (3, 4) world-to-camera, image_size (H, W)."""
+        self._require_reset()
+        return dict(self._camera)
+
+    @property
+    def ee_position(self) -> np.ndarray:
+        self._require_reset()
+        return self._env.unwrapped.agent.tcp.pose.p[0].cpu().numpy().astype(np.float64)
+
+    @property
+    def env(self):
+        """The underlying ManiSkill env (for scripted experts and motion planners)."""
+        self._require_reset()
+        return self._env
+
+    # ----------------------------------------------------------------- internals
+    def _require_reset(self):
+        if self._env is None or self._spec is None:
+            raise InputError(f"call reset(scene, seed) first; scenes: {', '.join(SCENES)}")
+
+    def _open(self, spec: SceneSpec):
+        self.close()
+        self._env = make_env(
+            spec,
+            image_size=self.config.image_size,
+            obs_mode="rgb+segmentation",
+            render_mode="rgb_array" if self.config.display_render else None,
+            sim_backend=self.config.sim_backend,
+            render_backend=self.config.render_backend,
+        )
+        self._spec = spec
+
+    def _find_object_ids(self) -> dict[str, list[int]]:
+        id_map = self._env.unwrapped.segmentation_id_map
+        return {
+            name: [int(i) for i, actor in id_map.items() if getattr(actor, "name", None) == name]
+            for name in self._spec.objects
+        }
+
+    def _observation(self, obs, info) -> Observation:
+        cam = obs["sensor_data"][CAMERA_NAME]
+        frame = cam["rgb"][0].cpu().numpy().astype(np.uint8)
+        seg = cam["segmentation"][0, ..., 0].cpu().numpy()
+        params = obs["sensor_param"][CAMERA_NAME]
+        self._camera = {
+            "intrinsic": params["intrinsic_cv"][0].cpu().numpy().astype(np.float64),
+            "extrinsic_cv": params["extrinsic_cv"][0].cpu().numpy().astype(np.float64),
+            "image_size": np.array(frame.shape[:2]),
+        }
+        pixels = {name: int(np.isin(seg, ids).sum()) for name, ids in self._object_ids.items()}
+        success = info.get("success", False)
+        success = bool(success.item() if hasattr(success, "item") else success)
+        tcp = self._env.unwrapped.agent.tcp.pose.raw_pose[0].cpu().numpy().astype(np.float32)
+        display = None
+        if self.config.display_render:
+            display = np.asarray(self._env.render()[0].cpu().numpy(), dtype=np.uint8)
+        scalars = {k: _scalar(v) for k, v in info.items() if _scalar(v) is not None}
+        return Observation(frame, tcp, success, pixels, self._elapsed, display, scalars)
+
+
+def make_env(
+    spec: SceneSpec | str,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    obs_mode: str = "rgb+segmentation",
+    control_mode: str = CONTROL_MODE,
+    render_mode: str | None = None,
+    sim_backend: str = "physx_cpu",
+    render_backend: str = "cpu",
+    max_episode_steps: int | None = 100_000,
+    **extra,
+):
+    """gym.make a studio scene with the studio camera; raise SimulatorUnavailable without Vulkan.
+
+    The studio never truncates episodes itself (max_episode_steps is large) so that users can keep
+    stepping; generators pass the task's own limit.
+    """
+    import gymnasium as gym
+
+    spec = get_scene(spec) if isinstance(spec, str) else spec
+    register_scenes()
+    kwargs = dict(
+        obs_mode=obs_mode,
+        control_mode=control_mode,
+        render_mode=render_mode,
+        sim_backend=sim_backend,
+        render_backend=render_backend,
+        sensor_configs=studio_sensor_configs(image_size),
+        max_episode_steps=max_episode_steps,
+        **spec.env_kwargs,
+        **extra,
+    )
+    try:
+        return gym.make(spec.env_id, **kwargs)
+    except Exception as exc:  # SAPIEN raises plain RuntimeErrors for device problems
+        message = str(exc)
+        if any(hint in message.lower() for hint in _VULKAN_ERROR_HINTS) or _vulkan_disabled():
+            raise SimulatorUnavailable(f"could not start ManiSkill scene {spec.env_id}: {message}. {VULKAN_FIX}") from exc
+        raise
+
+
+def _vulkan_disabled() -> bool:
+    icd = os.environ.get("VK_ICD_FILENAMES") or os.environ.get("VK_DRIVER_FILES")
+    return bool(icd) and not all(os.path.exists(p) for p in icd.split(os.pathsep))
+
+
+def _clone(state):
+    if isinstance(state, dict):
+        return {k: _clone(v) for k, v in state.items()}
+    if hasattr(state, "clone"):
+        return state.clone()
+    return copy.deepcopy(state)
+
+
+def _scalar(value):
+    if hasattr(value, "numel") and value.numel() == 1:
+        return value.item()
+    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return value.item() if hasattr(value, "item") else value
+    return None
