@@ -1,0 +1,5 @@
+import sys
+
+from physgen.cli import main
+
+sys.exit(main())
