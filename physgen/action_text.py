@@ -1,0 +1,208 @@
+"""The studio's action language: typed commands parsed into pd_ee_delta_pose action chunks.
+
+Commands are separated by ';' or newlines. Each may end with a repeat 'xN' (e.g. 'right 2cm x3').
+
+    right|left|forward|back|up|down <distance>[cm|mm|m]   move the gripper (default unit cm)
+    close | open                                          close / open the gripper (one chunk)
+    wait [N]                                              hold still for N chunks (default 1)
+    [dx dy dz drx dry drz g]                              one raw control step, entries in [-1, 1]
+
+Directions are in the world frame as seen from the studio camera: right = +y, left = -y,
+forward = +x (toward the camera), back = -x, up = +z. Moves and gripper changes fill whole chunks of
+`chunk_len` control steps so that every command is a whole physical step for the world model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from physgen.control import GRIPPER_CLOSED, GRIPPER_OPEN, METERS_PER_UNIT, validate_actions
+from physgen.errors import InputError
+from physgen.scenes import ACTION_DIM
+
+DIRECTIONS = {
+    "right": (0, 1, 0),
+    "left": (0, -1, 0),
+    "forward": (1, 0, 0),
+    "back": (-1, 0, 0),
+    "backward": (-1, 0, 0),
+    "up": (0, 0, 1),
+    "down": (0, 0, -1),
+}
+UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+MAX_STEP_UNITS = 0.4  # fastest typed move: 0.4 normalised = 4 cm per control step
+MAX_MOVE_M = 0.6
+MAX_REPEAT = 50
+DEFAULT_MAX_STEPS = 480  # 60 chunks of 8
+
+HELP = (
+    "accepted commands: 'right|left|forward|back|up|down <distance>[cm|mm|m]', 'close', 'open', "
+    "'wait [N]', a raw step '[dx dy dz drx dry drz g]' (7 numbers in [-1, 1]); "
+    "separate commands with ';' or new lines; repeat one with 'xN'"
+)
+
+
+class ActionParseError(InputError):
+    """A typed action could not be parsed; `position` is the character offset of the bad token."""
+
+    def __init__(self, message: str, text: str, position: int, token: str):
+        self.text, self.position, self.token = text, position, token
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        super().__init__(f"line {line}, column {column}, at {token!r}: {message}. {HELP}")
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    text: str  # the command as typed
+    position: int  # character offset in the input
+    actions: np.ndarray  # (n, 7) float32
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.actions)
+
+
+@dataclass(frozen=True)
+class ParsedProgram:
+    commands: list[ParsedCommand]
+    chunk_len: int
+
+    @property
+    def actions(self) -> np.ndarray:
+        if not self.commands:
+            return np.zeros((0, ACTION_DIM), np.float32)
+        return np.concatenate([c.actions for c in self.commands])  # (T, 7)
+
+    def chunks(self) -> list[np.ndarray]:
+        """The actions cut into chunks of chunk_len (the last may be shorter for raw steps)."""
+        acts = self.actions
+        return [acts[i : i + self.chunk_len] for i in range(0, len(acts), self.chunk_len)]
+
+    def preview(self) -> list[list]:
+        """Rows for a preview table: command, control steps, chunks, net displacement (cm), gripper."""
+        rows = []
+        for c in self.commands:
+            net = c.actions[:, :3].sum(axis=0) * METERS_PER_UNIT * 100
+            grip = "close" if c.actions[-1, 6] < 0 else "open"
+            rows.append([c.text, c.num_steps, round(c.num_steps / self.chunk_len, 2), *np.round(net, 1).tolist(), grip])
+        return rows
+
+
+PREVIEW_HEADERS = ["command", "steps", "chunks", "dx cm", "dy cm", "dz cm", "gripper"]
+
+_COMMAND_RE = re.compile(r"[^;\n]+")
+# A repeat is a trailing "xN" separated by a space (or right after a raw step's "]").
+_REPEAT_RE = re.compile(r"^(?P<body>.*?)(?:\s+|(?<=\]))[x×*]\s*(?P<count>\S+)$", re.IGNORECASE)
+
+
+def parse_actions(
+    text: str,
+    chunk_len: int = 8,
+    gripper: float = GRIPPER_OPEN,
+    max_steps: int = DEFAULT_MAX_STEPS,
+) -> ParsedProgram:
+    """Parse `text`; raise ActionParseError pointing at the offending token."""
+    if not isinstance(text, str):
+        raise InputError(f"actions must be text; got {type(text).__name__}")
+    commands: list[ParsedCommand] = []
+    total = 0
+    for match in _COMMAND_RE.finditer(text):
+        raw = match.group(0)
+        if not raw.strip():
+            continue
+        start = match.start() + (len(raw) - len(raw.lstrip()))
+        body, repeat = _split_repeat(raw.strip(), text, start)
+        actions, gripper = _parse_one(body, text, start, chunk_len, gripper)
+        actions = np.tile(actions, (repeat, 1))
+        total += len(actions)
+        if total > max_steps:
+            raise ActionParseError(
+                f"the action list is too long: {total} control steps so far, at most {max_steps} "
+                f"({max_steps // chunk_len} chunks of {chunk_len}) per run",
+                text, start, raw.strip(),
+            )
+        commands.append(ParsedCommand(raw.strip(), start, actions))
+    if not commands:
+        raise ActionParseError("no commands", text, 0, text[:20])
+    return ParsedProgram(commands, chunk_len)
+
+
+def _split_repeat(command: str, text: str, start: int) -> tuple[str, int]:
+    m = _REPEAT_RE.match(command)
+    if not m or not m.group("body").strip():
+        return command, 1
+    count = m.group("count")
+    if not count.isdigit() or not 1 <= int(count) <= MAX_REPEAT:
+        pos = start + command.rfind(count)
+        raise ActionParseError(f"a repeat must be 'xN' with N an integer from 1 to {MAX_REPEAT}", text, pos, count)
+    return m.group("body").strip(), int(count)
+
+
+def _parse_one(body: str, text: str, start: int, chunk_len: int, gripper: float) -> tuple[np.ndarray, float]:
+    tokens = body.split()
+    word = tokens[0].lower()
+    if body.startswith("["):
+        return _parse_raw(body, text, start), gripper
+    if word in DIRECTIONS:
+        distance = _parse_distance(body[len(tokens[0]) :], text, start + len(tokens[0]))
+        steps_needed = max(1, math.ceil(distance / METERS_PER_UNIT / MAX_STEP_UNITS))
+        n = math.ceil(steps_needed / chunk_len) * chunk_len
+        actions = np.zeros((n, ACTION_DIM), np.float32)
+        actions[:, :3] = np.asarray(DIRECTIONS[word]) * distance / n / METERS_PER_UNIT
+        actions[:, 6] = gripper
+        return actions, gripper
+    if word in ("close", "open", "grasp", "release"):
+        if len(tokens) > 1:
+            raise ActionParseError(f"'{word}' takes no argument", text, start + body.find(tokens[1]), tokens[1])
+        gripper = GRIPPER_CLOSED if word in ("close", "grasp") else GRIPPER_OPEN
+        actions = np.zeros((chunk_len, ACTION_DIM), np.float32)
+        actions[:, 6] = gripper
+        return actions, gripper
+    if word in ("wait", "hold", "stay"):
+        n = 1
+        if len(tokens) > 2:
+            raise ActionParseError("'wait' takes at most one number", text, start + body.find(tokens[2]), tokens[2])
+        if len(tokens) == 2:
+            if not tokens[1].isdigit() or not 1 <= int(tokens[1]) <= MAX_REPEAT:
+                raise ActionParseError(f"'wait N' needs an integer N from 1 to {MAX_REPEAT}", text, start + body.find(tokens[1]), tokens[1])
+            n = int(tokens[1])
+        actions = np.zeros((n * chunk_len, ACTION_DIM), np.float32)
+        actions[:, 6] = gripper
+        return actions, gripper
+    raise ActionParseError("unknown command", text, start, tokens[0])
+
+
+def _parse_distance(rest: str, text: str, offset: int) -> float:
+    m = re.fullmatch(r"\s*([-+]?\d*\.?\d+)\s*(cm|mm|m)?\s*", rest, re.IGNORECASE)
+    if not m:
+        token = rest.strip() or "(nothing)"
+        pos = offset + (rest.find(rest.strip()) if rest.strip() else 0)
+        raise ActionParseError("a move needs a distance such as '5cm', '30 mm' or '0.1 m'", text, pos, token)
+    value = float(m.group(1)) * UNITS[(m.group(2) or "cm").lower()]
+    if not 0 < value <= MAX_MOVE_M:
+        pos = offset + rest.find(m.group(1))
+        raise ActionParseError(f"a move distance must be in (0, {MAX_MOVE_M * 100:.0f} cm]", text, pos, m.group(1))
+    return value
+
+
+def _parse_raw(body: str, text: str, start: int) -> np.ndarray:
+    if not body.rstrip().endswith("]"):
+        raise ActionParseError("a raw step must be closed with ']'", text, start, body)
+    inner = body.strip()[1:-1].replace(",", " ").split()
+    values = []
+    for token in inner:
+        try:
+            values.append(float(token))
+        except ValueError:
+            raise ActionParseError("not a number", text, start + body.find(token), token) from None
+    if len(values) != ACTION_DIM:
+        raise ActionParseError(f"a raw step needs 7 numbers [dx dy dz drx dry drz g], got {len(values)}", text, start, body)
+    try:
+        return validate_actions(values)
+    except InputError as exc:
+        raise ActionParseError(str(exc), text, start, body) from None

@@ -1,0 +1,197 @@
+"""Torch datasets of training windows.
+
+`DemoWindows` reads the converted expert demos (ManiSkill h5 + json) and yields physical steps:
+frame O_n is the studio camera frame at control step t0 + n*L, and action chunk A_n is the L
+actions that led from O_(n-1) to O_n (A_0 precedes the window; at the start of an episode there is
+none and `boa` is set, the model then uses its begin-of-action token). L-MTP needs the chunks after
+the window too, so actions run to H + lookahead.
+
+`VideoWindows` reads the action-free corpus and yields frames only.
+
+Steps past the end of an episode repeat the last frame and hold still (zero deltas, last gripper
+command), which is what the robot does after success; they are flagged invalid so losses can skip
+them. Splits are deterministic by episode seed; seeds >= EVAL_SEED_START never enter a dataset.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from physgen import EVAL_SEED_START
+from physgen.demos import CONVERTED_SUFFIX
+from physgen.errors import InputError
+from physgen.scenes import ACTION_DIM, CAMERA_NAME
+
+SPLITS = ("train", "val", "all")
+
+
+def split_of_seed(seed: int, val_percent: int = 10) -> str:
+    """'val' for about val_percent % of seeds (a fixed hash), else 'train'."""
+    if seed >= EVAL_SEED_START:
+        return "eval"
+    return "val" if (seed * 7919 + 13) % 100 < val_percent else "train"
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    history: int = 5  # H: physical steps per window (the paper's 5-step history)
+    chunk: int = 8  # L: control steps per physical step (actions per chunk)
+    lookahead: int = 3  # extra future chunks for L-MTP supervision (1 = none beyond the next)
+    start_stride: int = 2  # control steps between window starts
+    val_percent: int = 10
+
+    def __post_init__(self):
+        for name in ("history", "chunk", "lookahead", "start_stride"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be an integer >= 1; got {value!r}")
+        if not 0 <= self.val_percent < 100:
+            raise InputError(f"val_percent must be in [0, 100); got {self.val_percent}")
+
+
+@dataclass(frozen=True)
+class Episode:
+    path: str
+    key: str  # group in the h5 file ("traj_3", or "" for a corpus video)
+    scene: str
+    seed: int
+    num_frames: int  # T + 1 for T actions
+
+
+class _H5Windows(Dataset):
+    """Shared machinery: an index of (episode, start) and per-process h5 handles."""
+
+    def __init__(self, episodes: list[Episode], config: WindowConfig, split: str):
+        if split not in SPLITS:
+            raise InputError(f"split must be one of {SPLITS}; got {split!r}")
+        leaked = [e for e in episodes if e.seed >= EVAL_SEED_START]
+        if leaked:
+            raise InputError(
+                f"{leaked[0].path} holds seed {leaked[0].seed}: seeds >= {EVAL_SEED_START} are reserved "
+                "for evaluation and must not be in training data"
+            )
+        self.config = config
+        self.split = split
+        self.episodes = [e for e in episodes if split == "all" or split_of_seed(e.seed, config.val_percent) == split]
+        self.scenes = sorted({e.scene for e in episodes})
+        self.index = [
+            (i, t0)
+            for i, ep in enumerate(self.episodes)
+            for t0 in range(0, max(ep.num_frames - 1, 1), config.start_stride)
+        ]
+        self._handles: dict[str, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getstate__(self):  # h5py handles cannot cross into DataLoader workers
+        state = self.__dict__.copy()
+        state["_handles"] = {}
+        return state
+
+    def _group(self, ep: Episode):
+        import h5py
+
+        handle = self._handles.get(ep.path)
+        if handle is None:
+            handle = self._handles[ep.path] = h5py.File(ep.path, "r")
+        return handle[ep.key] if ep.key else handle
+
+    def _frames(self, group, dataset: str, steps: np.ndarray, num_frames: int):
+        clamped = np.clip(steps, 0, num_frames - 1)
+        unique, inverse = np.unique(clamped, return_inverse=True)
+        frames = group[dataset][unique][inverse]  # (H, h, w, 3) uint8
+        video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (H, 3, h, w)
+        return video, torch.from_numpy(steps < num_frames)
+
+
+class DemoWindows(_H5Windows):
+    """Windows of (frames, action chunks) from expert demos; see the module docstring."""
+
+    def __init__(self, root: str | os.PathLike, scenes: list[str] | None = None, config: WindowConfig | None = None, split: str = "train"):
+        episodes = find_demo_episodes(root, scenes)
+        if not episodes:
+            raise InputError(f"no converted demos (*{CONVERTED_SUFFIX}.h5) under {root}; run `physgen demos` first")
+        super().__init__(episodes, config or WindowConfig(), split)
+
+    def __getitem__(self, idx: int) -> dict:
+        ep_idx, t0 = self.index[idx]
+        ep = self.episodes[ep_idx]
+        cfg = self.config
+        group = self._group(ep)
+        frame_steps = t0 + cfg.chunk * np.arange(cfg.history)
+        frames, frame_valid = self._frames(group, f"obs/sensor_data/{CAMERA_NAME}/rgb", frame_steps, ep.num_frames)
+
+        num_actions = ep.num_frames - 1
+        n_chunks = cfg.history + cfg.lookahead
+        steps = t0 + cfg.chunk * (np.arange(n_chunks)[:, None] - 1) + np.arange(cfg.chunk)[None]  # (H+la, L)
+        inside = (steps >= 0) & (steps < num_actions)
+        all_actions = group["actions"]
+        lo, hi = int(np.clip(steps.min(), 0, num_actions)), int(np.clip(steps.max() + 1, 0, num_actions))
+        span = all_actions[lo:hi] if hi > lo else np.zeros((0, ACTION_DIM), np.float32)
+        actions = np.zeros((n_chunks, cfg.chunk, ACTION_DIM), dtype=np.float32)
+        actions[inside] = span[steps[inside] - lo]
+        # Outside the episode the robot holds still with its gripper as first (or last) commanded.
+        actions[steps < 0, 6] = all_actions[0, 6]
+        actions[steps >= num_actions, 6] = all_actions[num_actions - 1, 6]
+        return {
+            "frames": frames,  # (H, 3, h, w) uint8
+            "frame_valid": frame_valid,  # (H,) bool
+            "actions": torch.from_numpy(actions),  # (H + lookahead, L, 7); actions[n] leads into frame n
+            "action_valid": torch.from_numpy(inside.all(axis=1)),  # (H + lookahead,) bool
+            "boa": torch.tensor(t0 == 0),  # the window starts an episode: A_0 is the BOA token
+            "scene": torch.tensor(self.scenes.index(ep.scene)),
+            "seed": torch.tensor(ep.seed),
+        }
+
+
+class VideoWindows(_H5Windows):
+    """Frames-only windows from the action-free corpus (stage-1 video pretraining)."""
+
+    def __init__(self, root: str | os.PathLike, scenes: list[str] | None = None, config: WindowConfig | None = None, split: str = "train"):
+        episodes = find_video_episodes(root, scenes)
+        if not episodes:
+            raise InputError(f"no corpus videos (*/ep_*.h5) under {root}; run `physgen videos` first")
+        super().__init__(episodes, config or WindowConfig(), split)
+
+    def __getitem__(self, idx: int) -> dict:
+        ep_idx, t0 = self.index[idx]
+        ep = self.episodes[ep_idx]
+        steps = t0 + self.config.chunk * np.arange(self.config.history)
+        frames, valid = self._frames(self._group(ep), "frames", steps, ep.num_frames)
+        return {"frames": frames, "frame_valid": valid, "scene": torch.tensor(self.scenes.index(ep.scene))}
+
+
+def find_demo_episodes(root: str | os.PathLike, scenes: list[str] | None = None) -> list[Episode]:
+    episodes = []
+    for h5_path in sorted(glob.glob(os.path.join(root, "*", f"shard_*{CONVERTED_SUFFIX}.h5"))):
+        meta = json.loads(Path(h5_path).with_suffix(".json").read_text())
+        scene = meta["env_info"]["env_id"]
+        if scenes and scene not in scenes:
+            continue
+        for ep in meta["episodes"]:
+            seed = ep["reset_kwargs"].get("seed", ep.get("episode_seed"))
+            seed = seed[0] if isinstance(seed, list) else seed
+            episodes.append(Episode(h5_path, f"traj_{ep['episode_id']}", scene, int(seed), ep["elapsed_steps"] + 1))
+    return episodes
+
+
+def find_video_episodes(root: str | os.PathLike, scenes: list[str] | None = None) -> list[Episode]:
+    import h5py
+
+    episodes = []
+    for h5_path in sorted(glob.glob(os.path.join(root, "*", "ep_*.h5"))):
+        scene = Path(h5_path).parent.name
+        if scenes and scene not in scenes:
+            continue
+        with h5py.File(h5_path, "r") as f:
+            episodes.append(Episode(h5_path, "", scene, int(f.attrs["seed"]), int(f["frames"].shape[0])))
+    return episodes

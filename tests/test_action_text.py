@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from physgen.action_text import ActionParseError, parse_actions
+from physgen.errors import InputError
+
+
+def test_moves_fill_whole_chunks_with_the_right_displacement():
+    program = parse_actions("right 5cm; up 3 cm; forward 20mm", chunk_len=8)
+    net = [c.actions[:, :3].sum(0) * 0.1 for c in program.commands]
+    np.testing.assert_allclose(net, [[0, 0.05, 0], [0, 0, 0.03], [0.02, 0, 0]], atol=1e-6)
+    assert all(c.num_steps % 8 == 0 for c in program.commands)
+
+
+def test_gripper_state_carries_to_later_commands():
+    program = parse_actions("close; left 2cm; open; wait")
+    grips = [c.actions[-1, 6] for c in program.commands]
+    assert grips == [-1, -1, 1, 1]
+
+
+def test_repeat_and_raw_vector():
+    program = parse_actions("[0 0 0.1 0 0 0 -1] x4\nwait 2")
+    assert program.commands[0].num_steps == 4
+    np.testing.assert_allclose(program.commands[0].actions[:, 2], 0.1)
+    assert program.commands[1].num_steps == 16
+    assert len(program.actions) == 20 and len(program.chunks()) == 3
+
+
+def test_preview_rows_describe_each_command():
+    rows = parse_actions("down 4cm x2").preview()
+    assert rows == [["down 4cm x2", 16, 2.0, 0.0, 0.0, -8.0, "open"]]
+
+
+@pytest.mark.parametrize(
+    "text, token, column",
+    [
+        ("right 5cm; jump 3", "jump", 12),
+        ("up", "(nothing)", 3),
+        ("right 5 parsecs", "5 parsecs", 7),
+        ("wait 2; [1 2 3]", "[1 2 3]", 9),
+        ("right 5cm x0", "0", 12),
+        ("[0 0 nan 0 0 0 1]", "[0 0 nan 0 0 0 1]", 1),
+        ("close now", "now", 7),
+    ],
+)
+def test_parse_errors_point_at_the_token(text, token, column):
+    with pytest.raises(ActionParseError) as info:
+        parse_actions(text)
+    assert info.value.token == token
+    assert f"column {column}" in str(info.value)
+    assert "accepted commands" in str(info.value)
+
+
+def test_error_on_second_line_reports_the_line():
+    with pytest.raises(ActionParseError, match="line 2, column 1"):
+        parse_actions("right 1cm\nfly 2cm")
+
+
+def test_too_long_action_list_is_rejected():
+    with pytest.raises(ActionParseError, match="too long"):
+        parse_actions("wait 50; wait 50", max_steps=480)
+
+
+def test_empty_text_is_rejected():
+    with pytest.raises(ActionParseError, match="no commands"):
+        parse_actions("  ;\n ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("rightlefupdowncmx0123456789.[]-; \n,wacose")), max_size=40))
+def test_fuzz_only_clear_errors(text):
+    try:
+        program = parse_actions(text)
+    except InputError as exc:
+        assert str(exc)
+    else:
+        assert program.actions.shape[1] == 7
+        assert np.isfinite(program.actions).all() and np.abs(program.actions).max() <= 1
