@@ -24,13 +24,13 @@ def build_app() -> gr.Blocks:
                     seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                     random_seed = gr.Checkbox(False, label="Random seed")
                 load = gr.Button("Load scene", variant="primary")
-                actions = gr.Textbox(EXAMPLE_ACTIONS, lines=5, label="Actions", info=ACTION_HELP)
+                actions = gr.Textbox(EXAMPLE_ACTIONS, lines=5, label="Actions", info=ACTION_HELP, elem_id="actions-text")
                 with gr.Row():
                     parse = gr.Button("Preview")
                     run = gr.Button("Run in simulator", variant="primary")
             with gr.Column(scale=2):
-                image = gr.Image(blank(), label="Simulator (studio camera)", format="png", interactive=False, height=512)
-                status = gr.Markdown("Choose a scene and press **Load scene**.")
+                image = gr.Image(blank(), label="Simulator (studio camera)", format="png", interactive=False, height=512, elem_id="sim-image")
+                status = gr.Markdown("Choose a scene and press **Load scene**.", elem_id="status")
         preview = gr.Dataframe(headers=list(callbacks.PREVIEW_HEADERS), label="Parsed actions", interactive=False)
 
         load.click(callbacks.load_scene, [session, scene, seed, random_seed], [session, image, status, seed], api_name="load_scene")

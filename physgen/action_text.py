@@ -10,6 +10,8 @@ Commands are separated by ';' or newlines. Each may end with a repeat 'xN' (e.g.
 Directions are in the world frame as seen from the studio camera: right = +y, left = -y,
 forward = +x (toward the camera), back = -x, up = +z. Moves and gripper changes fill whole chunks of
 `chunk_len` control steps so that every command is a whole physical step for the world model.
+Move commands are scaled for the measured tracking of delta control (physgen.control.TRACKING), so a
+typed distance is the distance the gripper actually travels, to about a centimetre.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import GRIPPER_CLOSED, GRIPPER_OPEN, METERS_PER_UNIT, validate_actions
+from physgen.control import EFFECTIVE_METERS_PER_UNIT, GRIPPER_CLOSED, GRIPPER_OPEN, validate_actions
 from physgen.errors import InputError
 from physgen.scenes import ACTION_DIM
 
@@ -34,7 +36,7 @@ DIRECTIONS = {
     "down": (0, 0, -1),
 }
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
-MAX_STEP_UNITS = 0.4  # fastest typed move: 0.4 normalised = 4 cm per control step
+MAX_STEP_UNITS = 0.8  # fastest typed move: 0.8 normalised, about 3 cm per control step
 MAX_MOVE_M = 0.6
 MAX_REPEAT = 50
 DEFAULT_MAX_STEPS = 480  # 60 chunks of 8
@@ -84,10 +86,10 @@ class ParsedProgram:
         return [acts[i : i + self.chunk_len] for i in range(0, len(acts), self.chunk_len)]
 
     def preview(self) -> list[list]:
-        """Rows for a preview table: command, control steps, chunks, net displacement (cm), gripper."""
+        """Rows for a preview table: command, control steps, chunks, expected displacement (cm), gripper."""
         rows = []
         for c in self.commands:
-            net = c.actions[:, :3].sum(axis=0) * METERS_PER_UNIT * 100
+            net = c.actions[:, :3].sum(axis=0) * EFFECTIVE_METERS_PER_UNIT * 100
             grip = "close" if c.actions[-1, 6] < 0 else "open"
             rows.append([c.text, c.num_steps, round(c.num_steps / self.chunk_len, 2), *np.round(net, 1).tolist(), grip])
         return rows
@@ -150,10 +152,10 @@ def _parse_one(body: str, text: str, start: int, chunk_len: int, gripper: float)
         return _parse_raw(body, text, start), gripper
     if word in DIRECTIONS:
         distance = _parse_distance(body[len(tokens[0]) :], text, start + len(tokens[0]))
-        steps_needed = max(1, math.ceil(distance / METERS_PER_UNIT / MAX_STEP_UNITS))
+        steps_needed = max(1, math.ceil(distance / EFFECTIVE_METERS_PER_UNIT / MAX_STEP_UNITS))
         n = math.ceil(steps_needed / chunk_len) * chunk_len
         actions = np.zeros((n, ACTION_DIM), np.float32)
-        actions[:, :3] = np.asarray(DIRECTIONS[word]) * distance / n / METERS_PER_UNIT
+        actions[:, :3] = np.asarray(DIRECTIONS[word]) * distance / n / EFFECTIVE_METERS_PER_UNIT
         actions[:, 6] = gripper
         return actions, gripper
     if word in ("close", "open", "grasp", "release"):

@@ -15,7 +15,13 @@ import numpy as np
 from physgen.errors import InputError
 from physgen.scenes import ACTION_DIM
 
-METERS_PER_UNIT = 0.1  # pd_ee_delta_pose: normalised 1.0 = 0.1 m per control step
+METERS_PER_UNIT = 0.1  # pd_ee_delta_pose: normalised 1.0 commands 0.1 m per control step
+# The arm covers only this fraction of a commanded delta: each step's target is re-based on the
+# current pose and the PD drive lags at 20 Hz. Measured with 8-step chunks on the Panda (PushCube,
+# any axis, 0.05-0.4 units, after settling): 0.39 +- 0.01. Open-loop helpers divide by it so that
+# "right 5cm" moves about 5 cm.
+TRACKING = 0.39
+EFFECTIVE_METERS_PER_UNIT = METERS_PER_UNIT * TRACKING
 GRIPPER_OPEN = 1.0
 GRIPPER_CLOSED = -1.0
 # Reachable part of the table top (world frame, metres), for targets set by clicks.
@@ -71,9 +77,9 @@ def chunks_to_target(
 ) -> np.ndarray:
     """Open-loop chunks that move the end effector in a straight line to target_xyz.
 
-    Returns (N * chunk_len, 7): the fewest whole chunks whose per-step translation stays under
-    max_speed (normalised units, 0.5 = 5 cm per step). Delta control lags a little, so the arm
-    ends a few millimetres short; a closed-loop caller can issue a correcting chunk.
+    Returns (N * chunk_len, 7): the fewest whole chunks whose per-step command stays under
+    max_speed (normalised units). Commands are scaled by 1 / TRACKING so the arm ends near the
+    target (within about 1 cm); a closed-loop caller can issue a correcting chunk.
     """
     if chunk_len < 1:
         raise InputError(f"chunk_len must be >= 1; got {chunk_len}")
@@ -82,10 +88,10 @@ def chunks_to_target(
     delta = np.asarray(target_xyz, dtype=np.float64) - np.asarray(current_xyz, dtype=np.float64)
     if delta.shape != (3,) or not np.isfinite(delta).all():
         raise InputError(f"positions must be finite 3-D points; got {current_xyz!r} -> {target_xyz!r}")
-    steps_needed = max(1, math.ceil(np.abs(delta).max() / METERS_PER_UNIT / max_speed))
+    steps_needed = max(1, math.ceil(np.abs(delta).max() / EFFECTIVE_METERS_PER_UNIT / max_speed))
     n_steps = math.ceil(steps_needed / chunk_len) * chunk_len
     actions = np.zeros((n_steps, ACTION_DIM), dtype=np.float32)
-    actions[:, :3] = delta / n_steps / METERS_PER_UNIT
+    actions[:, :3] = delta / n_steps / EFFECTIVE_METERS_PER_UNIT
     actions[:, 6] = gripper
     return actions
 

@@ -4,12 +4,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from physgen.action_text import ActionParseError, parse_actions
+from physgen.control import EFFECTIVE_METERS_PER_UNIT
 from physgen.errors import InputError
 
 
 def test_moves_fill_whole_chunks_with_the_right_displacement():
     program = parse_actions("right 5cm; up 3 cm; forward 20mm", chunk_len=8)
-    net = [c.actions[:, :3].sum(0) * 0.1 for c in program.commands]
+    net = [c.actions[:, :3].sum(0) * EFFECTIVE_METERS_PER_UNIT for c in program.commands]
     np.testing.assert_allclose(net, [[0, 0.05, 0], [0, 0, 0.03], [0.02, 0, 0]], atol=1e-6)
     assert all(c.num_steps % 8 == 0 for c in program.commands)
 
@@ -21,7 +22,7 @@ def test_gripper_state_carries_to_later_commands():
 
 
 def test_repeat_and_raw_vector():
-    program = parse_actions("[0 0 0.1 0 0 0 -1] x4\nwait 2")
+    program = parse_actions("[0 0 0.1 0 0 0 -1] x4\nwait 2")  # raw steps are taken as typed
     assert program.commands[0].num_steps == 4
     np.testing.assert_allclose(program.commands[0].actions[:, 2], 0.1)
     assert program.commands[1].num_steps == 16

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from physgen.control import chunks_to_target, delta_action, pixel_to_table, validate_actions, world_to_pixel
+from physgen.control import EFFECTIVE_METERS_PER_UNIT, chunks_to_target, delta_action, pixel_to_table, validate_actions, world_to_pixel
 from physgen.errors import InputError
 
 # The studio camera as ManiSkill reports it at 128 px (obs["sensor_param"]).
@@ -40,7 +40,7 @@ def test_delta_action_is_clipped_and_keeps_gripper():
 def test_chunks_to_target_fills_whole_chunks_and_sums_to_displacement():
     actions = chunks_to_target([0, 0, 0.1], [0.12, -0.05, 0.1], chunk_len=8, max_speed=0.5)
     assert len(actions) % 8 == 0
-    np.testing.assert_allclose(actions[:, :3].sum(0) * 0.1, [0.12, -0.05, 0.0], atol=1e-6)
+    np.testing.assert_allclose(actions[:, :3].sum(0) * EFFECTIVE_METERS_PER_UNIT, [0.12, -0.05, 0.0], atol=1e-6)
     assert np.abs(actions[:, :3]).max() <= 0.5
 
 

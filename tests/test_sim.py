@@ -110,3 +110,14 @@ def test_probe_hides_then_reveals_the_cube(sim):
     assert pixels[0] > 20 and len(hidden) >= 16, "cube should be hidden for at least two chunks"
     assert pixels[-1] > 20, "cube should reappear past the wall"
     assert sim.step(np.zeros(7)).observation.success
+
+
+@pytest.mark.parametrize("command, axis, sign", [("right 5cm", 1, 1), ("down 6cm", 2, -1), ("forward 4cm", 0, 1)])
+def test_typed_moves_travel_the_typed_distance(sim, command, axis, sign):
+    from physgen.action_text import parse_actions
+
+    start = sim.reset("PushCube-v1", seed=0).ee_pose[:3]
+    sim.step(parse_actions(command).actions)
+    end = sim.step(parse_actions("wait").actions).observation.ee_pose[:3]
+    distance = float(command.split()[1].removesuffix("cm")) / 100
+    assert sign * (end[axis] - start[axis]) == pytest.approx(distance, abs=0.01)

@@ -1,0 +1,78 @@
+"""One real-browser test: Debian chromium driven by Playwright against the served app."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.sim, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"app exited: {proc.stdout.read()}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def image_pixels(page, elem_id: str) -> np.ndarray:
+    from io import BytesIO
+
+    from PIL import Image
+
+    png = page.locator(f"#{elem_id} img").first.screenshot()
+    return np.asarray(Image.open(BytesIO(png)).convert("RGB"))
+
+
+def test_load_type_and_run_in_a_real_browser(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = ROOT / "screenshots"
+    shots.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        # A persistent context in tmp_path is a fresh, empty profile every run.
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, viewport={"width": 1400, "height": 1100}
+        )
+        page = browser.new_page()
+        page.goto(server, wait_until="load")
+        page.get_by_role("button", name="Load scene").click()
+        page.get_by_text("Loaded", exact=False).first.wait_for(timeout=90_000)
+        page.locator("#actions-text textarea").fill("right 5cm; down 6cm; close; up 4cm")
+        page.get_by_role("button", name="Run in simulator").click()
+        page.get_by_text("Executed 32 control steps", exact=False).first.wait_for(timeout=90_000)
+        frame = image_pixels(page, "sim-image")
+        page.screenshot(path=str(shots / "browser_run.png"), full_page=True)
+        browser.close()
+    assert frame.std() > 10, "simulator image is blank"
