@@ -8,7 +8,8 @@ the studio camera, so object scale matches the target tasks. Frames are stored a
 step, without actions: `<out>/<scene>/ep_<seed>.h5` holds `frames (T, H, W, 3) uint8`.
 
 Video i of `--num N` is scene i mod S with seed seed_start + i // S (S = number of scenes); an
-existing file is skipped, so an interrupted run resumes where it stopped.
+existing file is skipped, so an interrupted run resumes where it stopped. Work proceeds in blocks
+of 10 videos per scene, round-robin over scenes, so a partial corpus still covers every scene.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from physgen.errors import InputError
 from physgen.experts import follow_waypoints, probe_waypoints, random_push_waypoints
 from physgen.scenes import CAMERA_NAME, DEFAULT_IMAGE_SIZE, TARGET_TASKS, studio_sensor_configs
 
+BLOCK = 10  # videos of one scene made in a row
 MIN_FRAMES = 16  # shorter episodes (a planner that failed at once) are not worth storing
 
 
@@ -95,34 +97,42 @@ def generate_videos(
 
     report = VideoReport()
     start = time.perf_counter()
-    # Group the work by scene so each env is created once (gym.make costs seconds).
-    jobs: dict[str, list[int]] = {}
+    # Blocks of BLOCK seeds per scene, taken round-robin: each env is created once per block
+    # (gym.make costs seconds) and an interrupted run still covers every scene.
+    per_scene: dict[str, list[int]] = {}
     for i in range(num):
-        jobs.setdefault(scenes[i % len(scenes)], []).append(seed_start + i // len(scenes))
+        per_scene.setdefault(scenes[i % len(scenes)], []).append(seed_start + i // len(scenes))
+    blocks = [
+        (scene, seeds[b : b + BLOCK])
+        for b in range(0, max(len(v) for v in per_scene.values()), BLOCK)
+        for scene, seeds in per_scene.items()
+        if seeds[b : b + BLOCK]
+    ]
     bar = tqdm(total=num, desc="videos", unit="video", disable=not progress)
-    for scene, seeds in jobs.items():
+    for scene, seeds in blocks:
         todo = [s for s in seeds if not video_path(out_dir, scene, s).exists()]
         report.videos += len(seeds) - len(todo)
         bar.update(len(seeds) - len(todo))
-        if todo:
-            recorder = _SceneRecorder(scene, image_size)
-            try:
-                for seed in todo:
-                    bar.set_postfix_str(f"{scene} seed {seed}")
-                    frames = recorder.record(seed)
-                    if len(frames) < MIN_FRAMES:
-                        report.skipped += 1
-                    else:
-                        _write_video(video_path(out_dir, scene, seed), frames, scene, seed, CORPUS_SCENES[scene].motion)
-                        report.videos += 1
-                        report.new_videos += 1
-                        report.new_frames += len(frames)
-                        report.per_scene[scene] = report.per_scene.get(scene, 0) + 1
-                    bar.update(1)
-                    report.seconds = time.perf_counter() - start
-                    bar.set_postfix_str(f"{report.new_frames / report.seconds:.0f} frames/s")
-            finally:
-                recorder.close()
+        if not todo:
+            continue
+        recorder = _SceneRecorder(scene, image_size)
+        try:
+            for seed in todo:
+                bar.set_postfix_str(f"{scene} seed {seed}")
+                frames = recorder.record(seed)
+                if len(frames) < MIN_FRAMES:
+                    report.skipped += 1
+                else:
+                    _write_video(video_path(out_dir, scene, seed), frames, scene, seed, CORPUS_SCENES[scene].motion)
+                    report.videos += 1
+                    report.new_videos += 1
+                    report.new_frames += len(frames)
+                    report.per_scene[scene] = report.per_scene.get(scene, 0) + 1
+                bar.update(1)
+                report.seconds = time.perf_counter() - start
+                bar.set_postfix_str(f"{report.new_frames / report.seconds:.0f} frames/s")
+        finally:
+            recorder.close()
     bar.close()
     report.seconds = time.perf_counter() - start
     return report

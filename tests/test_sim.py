@@ -121,3 +121,15 @@ def test_typed_moves_travel_the_typed_distance(sim, command, axis, sign):
     end = sim.step(parse_actions("wait").actions).observation.ee_pose[:3]
     distance = float(command.split()[1].removesuffix("cm")) / 100
     assert sign * (end[axis] - start[axis]) == pytest.approx(distance, abs=0.01)
+
+
+def test_display_render_is_a_large_third_person_view():
+    from physgen.sim import SimConfig, Simulator
+
+    simulator = Simulator(SimConfig(display_render=True))
+    try:
+        obs = simulator.reset("PushCube-v1", 0)
+        assert obs.display.shape == (512, 512, 3) and obs.display.std() > 10
+        assert simulator.step(PUSH).observation.display.shape == (512, 512, 3)
+    finally:
+        simulator.close()
