@@ -9,7 +9,7 @@ import random
 
 from app.rendering import blank, upscale
 from app.session import StudioSession
-from physgen.action_text import PREVIEW_HEADERS, parse_actions
+from physgen.action_text import parse_actions
 from physgen.errors import InputError, SimulatorUnavailable
 from physgen.scenes import SCENES, get_scene
 from physgen.sim import Simulator, validate_seed
@@ -89,5 +89,3 @@ def close_session(session: StudioSession | None) -> None:
 def _current_image(session: StudioSession):
     return upscale(session.frames[-1]) if session.frames else blank()
 
-
-__all__ = ["PREVIEW_HEADERS", "NO_PREDICTION_NOTE", "scene_choices", "load_scene", "preview_actions", "run_actions"]

@@ -7,6 +7,7 @@ import gradio as gr
 from app import callbacks
 from app.rendering import blank
 from physgen.action_text import HELP as ACTION_HELP
+from physgen.action_text import PREVIEW_HEADERS
 from physgen.scenes import SCENES
 
 EXAMPLE_ACTIONS = "right 5cm; down 8cm\nclose; up 5cm\nwait 2"
@@ -31,7 +32,7 @@ def build_app() -> gr.Blocks:
             with gr.Column(scale=2):
                 image = gr.Image(blank(), label="Simulator (studio camera)", format="png", interactive=False, height=512, elem_id="sim-image")
                 status = gr.Markdown("Choose a scene and press **Load scene**.", elem_id="status")
-        preview = gr.Dataframe(headers=list(callbacks.PREVIEW_HEADERS), label="Parsed actions", interactive=False)
+        preview = gr.Dataframe(headers=list(PREVIEW_HEADERS), label="Parsed actions", interactive=False)
 
         load.click(callbacks.load_scene, [session, scene, seed, random_seed], [session, image, status, seed], api_name="load_scene")
         parse.click(callbacks.preview_actions, [actions], [preview, status], api_name="parse_actions")

@@ -52,7 +52,6 @@ class SceneSpec:
     description: str  # one sentence: what the robot should do
     objects: tuple[str, ...]  # actor names whose visibility is measured from segmentation
     env_kwargs: dict = field(default_factory=dict)  # extra gym.make kwargs (e.g. robot_uids)
-    max_episode_steps: int = 200
     is_probe: bool = False  # the object-permanence probe scene
 
 
@@ -86,14 +85,12 @@ SCENES: dict[str, SceneSpec] = {
             "Push the red cube sideways behind the grey wall; it is hidden for several steps and "
             "should reappear on the far side.",
             objects=("cube",),
-            max_episode_steps=160,
             is_probe=True,
         ),
     ]
 }
 
 TARGET_TASKS = ("PushCube-v1", "PickCube-v1", "StackCube-v1")
-PROBE_SCENE = "PermanenceProbe-v1"
 
 
 def get_scene(name: str) -> SceneSpec:

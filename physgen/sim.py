@@ -57,7 +57,7 @@ class SimConfig:
     def __post_init__(self):
         if not isinstance(self.image_size, int) or not 32 <= self.image_size <= 512:
             raise InputError(f"image_size must be an int in [32, 512]; got {self.image_size!r}")
-        if self.sim_backend not in ("physx_cpu", "physx_cuda", "gpu", "cpu"):
+        if self.sim_backend not in ("physx_cpu", "physx_cuda"):
             raise InputError(f"sim_backend must be one of physx_cpu, physx_cuda; got {self.sim_backend!r}")
 
 

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from physgen.control import EFFECTIVE_METERS_PER_UNIT, chunks_to_target, delta_action, pixel_to_table, validate_actions, world_to_pixel
+from physgen.control import (
+    EFFECTIVE_METERS_PER_UNIT,
+    chunks_to_target,
+    delta_action,
+    pixel_to_table,
+    validate_actions,
+    world_to_pixel,
+)
 from physgen.errors import InputError
 
 # The studio camera as ManiSkill reports it at 128 px (obs["sensor_param"]).
