@@ -204,17 +204,10 @@ def _convert_shard(raw_h5: Path, converted_h5: Path) -> int:
         sim_backend="physx_cpu",
         num_envs=1,
     )
-    # replay_trajectory draws a progress bar per episode; the shard-level bar is enough.
-    previous = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            rt.main(args)
-    finally:
-        if previous is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = previous
+    # replay_trajectory draws a progress bar per episode on stderr; the shard-level bar is enough.
+    # Errors still propagate as exceptions.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        rt.main(args)
     produced = raw_h5.parent / (raw_h5.stem + CONVERTED_SUFFIX + ".h5")
     tmp = converted_h5.with_name(converted_h5.name + ".tmp")
     shutil.move(produced, tmp)
