@@ -12,7 +12,8 @@ from app.layout import build_app  # noqa: E402
 demo = build_app()
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=2).launch(
+    # One request at a time: stepping several ManiSkill CPU envs from parallel threads is untested.
+    demo.queue(default_concurrency_limit=1).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         share=False,
