@@ -104,7 +104,7 @@ class SimState:
 
 
 class Simulator:
-    """One ManiSkill env at a time (the CPU backend allows one per process)."""
+    """Holds one ManiSkill env; loading another scene re-creates it (gym.make costs ~4 s)."""
 
     def __init__(self, config: SimConfig | None = None):
         self.config = config or SimConfig()

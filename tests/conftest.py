@@ -10,7 +10,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 @pytest.fixture(scope="session")
 def sim():
-    """One simulator shared by the sim tests: ManiSkill's CPU backend wants one env per process."""
+    """One simulator shared by the sim tests: creating a ManiSkill env costs seconds."""
     from physgen.sim import Simulator
 
     simulator = Simulator()
