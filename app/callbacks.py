@@ -40,7 +40,7 @@ def load_scene(session: StudioSession | None, scene: str, seed, random_seed: boo
         session.sim_error = str(exc)
         return session, blank(), f"⚠️ The simulator cannot start on this machine. {exc}", seed
     session.scene, session.seed = spec.env_id, seed
-    session.frames, session.actions = [obs.frame], []
+    session.frames = [obs.frame]
     status = f"Loaded **{spec.title}** (`{spec.env_id}`, seed {seed}). {spec.description}"
     return session, upscale(obs.frame), status, seed
 
@@ -68,7 +68,6 @@ def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
     except InputError as exc:
         return session, _current_image(session), f"⚠️ {exc}", program.preview()
     session.frames.extend(result.frames)
-    session.actions.extend(program.actions)
     obs = result.observation
     x, y, z = obs.ee_pose[:3]
     gripper = "closed" if program.actions[-1, 6] < 0 else "open"

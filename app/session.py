@@ -15,7 +15,6 @@ class StudioSession:
     scene: str | None = None
     seed: int | None = None
     frames: list[np.ndarray] = field(default_factory=list)  # simulator frames since the last load
-    actions: list[np.ndarray] = field(default_factory=list)  # (7,) actions executed since the last load
     sim_error: str | None = None  # set when the simulator cannot start on this machine
 
     def close(self) -> None:

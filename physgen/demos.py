@@ -26,16 +26,11 @@ from pathlib import Path
 
 from physgen import EVAL_SEED_START
 from physgen.errors import InputError
-from physgen.scenes import CONTROL_MODE, DEFAULT_IMAGE_SIZE, get_scene, studio_sensor_configs
+from physgen.experts import motion_planning_solutions, run_motion_planning
+from physgen.scenes import CONTROL_MODE, DEFAULT_IMAGE_SIZE, TARGET_TASKS, get_scene
 
 DEMO_OBS_MODE = "rgb+segmentation"
 CONVERTED_SUFFIX = f".{DEMO_OBS_MODE}.{CONTROL_MODE}.physx_cpu"
-
-
-def mp_solutions() -> dict:
-    from mani_skill.examples.motionplanning.panda.run import MP_SOLUTIONS
-
-    return MP_SOLUTIONS
 
 
 @dataclass
@@ -87,12 +82,8 @@ def generate_demos(
     progress: bool = True,
 ) -> DemoReport:
     spec = get_scene(scene)
-    solutions = mp_solutions()
-    if spec.env_id not in solutions:
-        raise InputError(
-            f"no motion-planning solution for {spec.env_id}; demos can be made for: "
-            f"{', '.join(s for s in solutions if s in ('PushCube-v1', 'PickCube-v1', 'StackCube-v1'))}"
-        )
+    if spec.env_id not in motion_planning_solutions():
+        raise InputError(f"no motion-planning solution for {spec.env_id}; demos can be made for: {', '.join(TARGET_TASKS)}")
     if not isinstance(num, int) or num < 1:
         raise InputError(f"--num must be an integer >= 1; got {num!r}")
     if not isinstance(shard_size, int) or shard_size < 1:
@@ -122,7 +113,7 @@ def generate_demos(
             want = min(shard_size, num - report.demos)
             seeds = range(seed_start + shard * stride, seed_start + (shard + 1) * stride)
             bar.set_postfix_str(f"shard {shard}: planning")
-            planned, successes = _plan_shard(spec, solutions[spec.env_id], seeds, want, raw_h5, image_size)
+            planned, successes = _plan_shard(spec.env_id, seeds, want, raw_h5, image_size)
             report.planned += planned
             report.plan_successes += successes
             bar.set_postfix_str(f"shard {shard}: converting to {CONTROL_MODE}")
@@ -144,25 +135,15 @@ def generate_demos(
     return report
 
 
-def _plan_shard(spec, solve, seeds, want, raw_h5: Path, image_size: int) -> tuple[int, int]:
-    import gymnasium as gym
+def _plan_shard(env_id: str, seeds, want: int, raw_h5: Path, image_size: int) -> tuple[int, int]:
     from mani_skill.utils.wrappers.record import RecordEpisode
 
-    from physgen.scenes import register_scenes
+    from physgen.sim import make_env
 
-    register_scenes()
     for stale in (raw_h5, raw_h5.with_suffix(".json")):
         stale.unlink(missing_ok=True)
-    env = gym.make(
-        spec.env_id,
-        obs_mode="none",
-        control_mode="pd_joint_pos",
-        render_mode="rgb_array",
-        sim_backend="physx_cpu",
-        render_backend="cpu",
-        sensor_configs=studio_sensor_configs(image_size),
-        **spec.env_kwargs,
-    )
+    # The task's own episode limit is kept: it is recorded in the json that replay_trajectory reads.
+    env = make_env(env_id, image_size, obs_mode="none", control_mode="pd_joint_pos", render_mode="rgb_array", max_episode_steps=None)
     env = RecordEpisode(
         env,
         output_dir=str(raw_h5.parent),
@@ -179,12 +160,7 @@ def _plan_shard(spec, solve, seeds, want, raw_h5: Path, image_size: int) -> tupl
             if successes >= want:
                 break
             planned += 1
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    result = solve(env, seed=seed, debug=False, vis=False)
-            except Exception:  # the planner raises on unreachable goals; that seed simply fails
-                result = -1
-            ok = result != -1 and bool(result[-1]["success"].item())
+            ok = run_motion_planning(env, env_id, seed)
             env.flush_trajectory(save=ok)
             successes += ok
     finally:

@@ -12,8 +12,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import GRIPPER_CLOSED, GRIPPER_OPEN, METERS_PER_UNIT
+from physgen.control import GRIPPER_CLOSED, GRIPPER_OPEN, delta_action
 from physgen.scenes import ACTION_DIM
+
+
+def motion_planning_solutions() -> dict:
+    """ManiSkill's motion-planning solutions by env id (pd_joint_pos; they reset the env themselves)."""
+    from mani_skill.examples.motionplanning.panda.run import MP_SOLUTIONS
+
+    return MP_SOLUTIONS
+
+
+def run_motion_planning(env, env_id: str, seed: int) -> bool:
+    """Run ManiSkill's solution for env_id on seed; True if the episode ended in success.
+
+    A planner that cannot reach its goal raises; that seed simply fails. Its prints are silenced.
+    """
+    import contextlib
+    import io
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = motion_planning_solutions()[env_id](env, seed=seed, debug=False, vis=False)
+    except Exception:
+        return False
+    return result != -1 and bool(result[-1]["success"].item())
 
 
 @dataclass(frozen=True)
@@ -41,10 +64,8 @@ def follow_waypoints(
                 break
             dist = np.linalg.norm(delta)
             move = delta if dist <= wp.speed else delta / dist * wp.speed
-            action = np.zeros(ACTION_DIM, dtype=np.float32)
             # Closed loop absorbs the lag of delta control; a gain above 1 shortens the approach.
-            action[:3] = np.clip(1.3 * move / METERS_PER_UNIT, -1, 1)
-            action[6] = wp.gripper
+            action = delta_action(np.zeros(3), move, wp.gripper, gain=1.3)
             step(action)
             actions.append(action)
     return np.asarray(actions, dtype=np.float32).reshape(-1, ACTION_DIM)

@@ -9,7 +9,6 @@ truth of the object-permanence probe).
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,10 +130,10 @@ class Simulator:
         self._require_reset()
         chunk = validate_actions(actions)  # raises before touching the env, so it stays usable
         frames, poses, pixels = [], [], []
-        for action in chunk:
+        for i, action in enumerate(chunk):
             obs, _, _, _, info = self._env.step(action)
             self._elapsed += 1
-            observation = self._observation(obs, info)
+            observation = self._observation(obs, info, with_display=i == len(chunk) - 1)
             frames.append(observation.frame)
             poses.append(observation.ee_pose)
             pixels.append(observation.object_pixels)
@@ -206,7 +205,7 @@ class Simulator:
     def _open(self, spec: SceneSpec):
         self.close()
         self._env = make_env(
-            spec,
+            spec.env_id,
             image_size=self.config.image_size,
             obs_mode="rgb+segmentation",
             render_mode="rgb_array" if self.config.display_render else None,
@@ -222,7 +221,7 @@ class Simulator:
             for name in self._spec.objects
         }
 
-    def _observation(self, obs, info) -> Observation:
+    def _observation(self, obs, info, with_display: bool = True) -> Observation:
         cam = obs["sensor_data"][CAMERA_NAME]
         frame = cam["rgb"][0].cpu().numpy().astype(np.uint8)
         seg = cam["segmentation"][0, ..., 0].cpu().numpy()
@@ -237,14 +236,14 @@ class Simulator:
         success = bool(success.item() if hasattr(success, "item") else success)
         tcp = self._env.unwrapped.agent.tcp.pose.raw_pose[0].cpu().numpy().astype(np.float32)
         display = None
-        if self.config.display_render:
+        if self.config.display_render and with_display:  # a 512 px render costs ~45 ms
             display = np.asarray(self._env.render()[0].cpu().numpy(), dtype=np.uint8)
-        scalars = {k: _scalar(v) for k, v in info.items() if _scalar(v) is not None}
+        scalars = {k: v for k, v in ((k, _scalar(v)) for k, v in info.items()) if v is not None}
         return Observation(frame, tcp, success, pixels, self._elapsed, display, scalars)
 
 
 def make_env(
-    spec: SceneSpec | str,
+    env_id: str,
     image_size: int = DEFAULT_IMAGE_SIZE,
     obs_mode: str = "rgb+segmentation",
     control_mode: str = CONTROL_MODE,
@@ -254,15 +253,16 @@ def make_env(
     max_episode_steps: int | None = 100_000,
     **extra,
 ):
-    """gym.make a studio scene with the studio camera; raise SimulatorUnavailable without Vulkan.
+    """gym.make a ManiSkill env with the studio camera; raise SimulatorUnavailable without Vulkan.
 
-    The studio never truncates episodes itself (max_episode_steps is large) so that users can keep
-    stepping; generators pass the task's own limit.
+    Studio scenes add their own kwargs (e.g. StackCube's robot). The studio never truncates
+    episodes itself (max_episode_steps is large) so that users can keep stepping; generators pass
+    None to keep the task's registered limit, which ManiSkill's trajectory json records.
     """
     import gymnasium as gym
 
-    spec = get_scene(spec) if isinstance(spec, str) else spec
     register_scenes()
+    studio = SCENES.get(env_id)
     kwargs = dict(
         obs_mode=obs_mode,
         control_mode=control_mode,
@@ -270,22 +270,18 @@ def make_env(
         sim_backend=sim_backend,
         render_backend=render_backend,
         sensor_configs=studio_sensor_configs(image_size),
-        max_episode_steps=max_episode_steps,
-        **spec.env_kwargs,
+        **(studio.env_kwargs if studio else {}),
         **extra,
     )
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = max_episode_steps
     try:
-        return gym.make(spec.env_id, **kwargs)
+        return gym.make(env_id, **kwargs)
     except Exception as exc:  # SAPIEN raises plain RuntimeErrors for device problems
         message = str(exc)
-        if any(hint in message.lower() for hint in _VULKAN_ERROR_HINTS) or _vulkan_disabled():
-            raise SimulatorUnavailable(f"could not start ManiSkill scene {spec.env_id}: {message}. {VULKAN_FIX}") from exc
+        if any(hint in message.lower() for hint in _VULKAN_ERROR_HINTS):
+            raise SimulatorUnavailable(f"could not start ManiSkill scene {env_id}: {message}. {VULKAN_FIX}") from exc
         raise
-
-
-def _vulkan_disabled() -> bool:
-    icd = os.environ.get("VK_ICD_FILENAMES") or os.environ.get("VK_DRIVER_FILES")
-    return bool(icd) and not all(os.path.exists(p) for p in icd.split(os.pathsep))
 
 
 def _clone(state):

@@ -14,8 +14,6 @@ of 10 videos per scene, round-robin over scenes, so a partial corpus still cover
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import time
 from dataclasses import dataclass, field
@@ -25,8 +23,8 @@ import numpy as np
 
 from physgen import EVAL_SEED_START
 from physgen.errors import InputError
-from physgen.experts import follow_waypoints, probe_waypoints, random_push_waypoints
-from physgen.scenes import CAMERA_NAME, DEFAULT_IMAGE_SIZE, TARGET_TASKS, studio_sensor_configs
+from physgen.experts import follow_waypoints, probe_waypoints, random_push_waypoints, run_motion_planning
+from physgen.scenes import CAMERA_NAME, DEFAULT_IMAGE_SIZE, TARGET_TASKS
 
 BLOCK = 10  # videos of one scene made in a row
 MIN_FRAMES = 16  # shorter episodes (a planner that failed at once) are not worth storing
@@ -142,35 +140,20 @@ class _SceneRecorder:
     """One env of a corpus scene that records the studio camera at every control step."""
 
     def __init__(self, scene: str, image_size: int):
-        import gymnasium as gym
+        from physgen.sim import make_env
 
-        from physgen.scenes import register_scenes
-
-        register_scenes()
         self.scene, self.spec = scene, CORPUS_SCENES[scene]
         control_mode = "pd_joint_pos" if self.spec.motion == "motionplanning" else "pd_ee_delta_pose"
-        env = gym.make(
-            scene,
-            obs_mode="rgb",
-            control_mode=control_mode,
-            render_mode="rgb_array",
-            sim_backend="physx_cpu",
-            render_backend="cpu",
-            sensor_configs=studio_sensor_configs(image_size),
-            **self.spec.env_kwargs,
+        env = make_env(
+            scene, image_size, obs_mode="rgb", control_mode=control_mode, render_mode="rgb_array",
+            max_episode_steps=None, **self.spec.env_kwargs,
         )
         self.env = _FrameRecorder(env)
 
     def record(self, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         if self.spec.motion == "motionplanning":
-            from mani_skill.examples.motionplanning.panda.run import MP_SOLUTIONS
-
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    MP_SOLUTIONS[self.scene](self.env, seed=seed, debug=False, vis=False)
-            except Exception:  # a failed plan still leaves the frames it got to
-                pass
+            run_motion_planning(self.env, self.scene, seed)  # a failed plan still leaves its frames
         else:
             self.env.reset(seed=seed)
             base = self.env.unwrapped
