@@ -27,6 +27,16 @@ def _videos(args) -> None:
     print(report.summary(), flush=True)
 
 
+def _train_tokenizer(args) -> None:
+    import json
+
+    from physgen.tokenizer import TokenizerTrainConfig, train_tokenizer
+
+    config = TokenizerTrainConfig(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size, max_frames=args.max_frames)
+    metrics = train_tokenizer(args.demos, args.videos, args.out, config, resume=not args.restart)
+    print(json.dumps(metrics), flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="physgen", description="PhysGen: video models as physics simulators.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     videos.add_argument("--seed-start", type=int, default=0, help="first seed (< 10000)")
     videos.add_argument("--image-size", type=int, default=128, help="camera resolution (pixels)")
     videos.set_defaults(func=_videos)
+
+    tok = sub.add_parser("train-tokenizer", help="train the frame VAE on demos + corpus frames (resumable)")
+    tok.add_argument("--demos", default="data/demos")
+    tok.add_argument("--videos", default="data/videos")
+    tok.add_argument("--out", default="runs/tokenizer")
+    tok.add_argument("--minutes", type=float, default=25.0, help="wall-clock budget of this run")
+    tok.add_argument("--max-steps", type=int, default=100_000)
+    tok.add_argument("--batch-size", type=int, default=16)
+    tok.add_argument("--max-frames", type=int, default=12_000)
+    tok.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    tok.set_defaults(func=_train_tokenizer)
     return parser
 
 

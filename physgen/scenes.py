@@ -110,3 +110,8 @@ def register_scenes() -> None:
     import mani_skill.envs  # noqa: F401  (registers ManiSkill's tasks)
 
     import physgen.probe_scene  # noqa: F401  (registers PermanenceProbe-v1)
+
+# ManiSkill numbers segmentation ids in build order: the Panda's links (1-15), then the table
+# (16) and the ground (17), then the task's objects. So in every studio scene with the Panda,
+# ids >= 18 are task objects (cubes, goal markers, the probe's wall). tests/test_sim.py checks it.
+FIRST_OBJECT_SEGMENTATION_ID = 18
