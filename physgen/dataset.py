@@ -69,7 +69,7 @@ class Episode:
 class _H5Windows(Dataset):
     """Shared machinery: an index of (episode, start) and per-process h5 handles."""
 
-    def __init__(self, episodes: list[Episode], config: WindowConfig, split: str):
+    def __init__(self, episodes: list[Episode], config: WindowConfig, split: str, tokens: dict | None = None):
         if split not in SPLITS:
             raise InputError(f"split must be one of {SPLITS}; got {split!r}")
         leaked = [e for e in episodes if e.seed >= EVAL_SEED_START]
@@ -88,6 +88,9 @@ class _H5Windows(Dataset):
             for t0 in range(0, max(ep.num_frames - 1, 1), config.start_stride)
         ]
         self._handles: dict[str, object] = {}
+        # Optional frame tokens by (path, key), (T, K, D) arrays from physgen.latents: windows then
+        # yield "frames" as tokens instead of pixels, and the h5 image data is never read.
+        self.tokens = tokens
 
     def __len__(self) -> int:
         return len(self.index)
@@ -105,8 +108,11 @@ class _H5Windows(Dataset):
             handle = self._handles[ep.path] = h5py.File(ep.path, "r")
         return handle[ep.key] if ep.key else handle
 
-    def _frames(self, group, dataset: str, steps: np.ndarray, num_frames: int):
+    def _frames(self, group, dataset: str, steps: np.ndarray, num_frames: int, ep: Episode | None = None):
         clamped = np.clip(steps, 0, num_frames - 1)
+        if self.tokens is not None:
+            tokens = self.tokens[(ep.path, ep.key)][clamped]  # (H, K, D) float16
+            return torch.from_numpy(tokens.astype(np.float32)), torch.from_numpy(steps < num_frames)
         unique, inverse = np.unique(clamped, return_inverse=True)
         frames = group[dataset][unique][inverse]  # (H, h, w, 3) uint8
         video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (H, 3, h, w)
@@ -116,11 +122,12 @@ class _H5Windows(Dataset):
 class DemoWindows(_H5Windows):
     """Windows of (frames, action chunks) from expert demos; see the module docstring."""
 
-    def __init__(self, root: str | os.PathLike, scenes: list[str] | None = None, config: WindowConfig | None = None, split: str = "train"):
+    def __init__(self, root: str | os.PathLike, scenes: list[str] | None = None, config: WindowConfig | None = None,
+                 split: str = "train", tokens: dict | None = None):
         episodes = find_demo_episodes(root, scenes)
         if not episodes:
             raise InputError(f"no converted demos (*{CONVERTED_SUFFIX}.h5) under {root}; run `physgen demos` first")
-        super().__init__(episodes, config or WindowConfig(), split)
+        super().__init__(episodes, config or WindowConfig(), split, tokens)
 
     def __getitem__(self, idx: int) -> dict:
         ep_idx, t0 = self.index[idx]
@@ -128,7 +135,7 @@ class DemoWindows(_H5Windows):
         cfg = self.config
         group = self._group(ep)
         frame_steps = t0 + cfg.chunk * np.arange(cfg.history)
-        frames, frame_valid = self._frames(group, f"obs/sensor_data/{CAMERA_NAME}/rgb", frame_steps, ep.num_frames)
+        frames, frame_valid = self._frames(group, f"obs/sensor_data/{CAMERA_NAME}/rgb", frame_steps, ep.num_frames, ep)
 
         num_actions = ep.num_frames - 1
         n_chunks = cfg.history + cfg.lookahead
@@ -143,7 +150,7 @@ class DemoWindows(_H5Windows):
         actions[steps < 0, 6] = all_actions[0, 6]
         actions[steps >= num_actions, 6] = all_actions[num_actions - 1, 6]
         return {
-            "frames": frames,  # (H, 3, h, w) uint8
+            "frames": frames,  # (H, 3, h, w) uint8, or (H, K, D) tokens
             "frame_valid": frame_valid,  # (H,) bool
             "actions": torch.from_numpy(actions),  # (H + lookahead, L, 7); actions[n] leads into frame n
             "action_valid": torch.from_numpy(inside.all(axis=1)),  # (H + lookahead,) bool
@@ -156,17 +163,19 @@ class DemoWindows(_H5Windows):
 class VideoWindows(_H5Windows):
     """Frames-only windows from the action-free corpus (stage-1 video pretraining)."""
 
-    def __init__(self, root: str | os.PathLike, scenes: list[str] | None = None, config: WindowConfig | None = None, split: str = "train"):
+    def __init__(self, root: str | os.PathLike, scenes: list[str] | None = None, config: WindowConfig | None = None,
+                 split: str = "train", tokens: dict | None = None):
         episodes = find_video_episodes(root, scenes)
         if not episodes:
             raise InputError(f"no corpus videos (*/ep_*.h5) under {root}; run `physgen videos` first")
-        super().__init__(episodes, config or WindowConfig(), split)
+        super().__init__(episodes, config or WindowConfig(), split, tokens)
 
     def __getitem__(self, idx: int) -> dict:
         ep_idx, t0 = self.index[idx]
         ep = self.episodes[ep_idx]
         steps = t0 + self.config.chunk * np.arange(self.config.history)
-        frames, valid = self._frames(self._group(ep), "frames", steps, ep.num_frames)
+        group = None if self.tokens is not None else self._group(ep)
+        frames, valid = self._frames(group, "frames", steps, ep.num_frames, ep)
         return {"frames": frames, "frame_valid": valid, "scene": torch.tensor(self.scenes.index(ep.scene))}
 
 

@@ -1,0 +1,60 @@
+"""Loading a PhysGen checkpoint: a local folder or a hub id, safetensors only.
+
+A checkpoint folder holds the PhysGen model (config.json + diffusion_pytorch_model.safetensors,
+written by save_pretrained) and its frame tokenizer in `tokenizer/`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from physgen.errors import InputError
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "physgen-small"
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """A local folder as is; otherwise a hub id fetched (or found in the cache) by huggingface_hub."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    text = str(name_or_path)
+    if text.startswith((".", "/", "~")) or text.count("/") != 1:
+        raise InputError(f"checkpoint {text!r} is neither an existing folder nor a hub id like 'owner/name'")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(text, allow_patterns=["*.json", "*.safetensors", "tokenizer/*"]))
+    except LocalEntryNotFoundError:
+        raise InputError(
+            f"hub checkpoint {text!r} is not in the local cache and the hub cannot be reached (offline, or HF_HUB_OFFLINE=1). "
+            f"Download it on a connected machine, or pass a local folder such as {DEFAULT_CHECKPOINT}"
+        ) from None
+    except RepositoryNotFoundError:
+        raise InputError(f"hub checkpoint {text!r} does not exist") from None
+
+
+def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device: str = "cpu"):
+    """(PhysGen, FrameTokenizer) in eval mode; clear errors for missing, corrupt or mismatched files."""
+    from physgen.model import PhysGen
+    from physgen.tokenizer import FrameTokenizer
+
+    folder = resolve(name_or_path)
+    if not (folder / "config.json").exists():
+        raise InputError(f"{folder} holds no PhysGen config.json; expected save_pretrained output")
+    try:
+        model = PhysGen.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
+        tokenizer = FrameTokenizer.from_pretrained(folder / "tokenizer")
+    except InputError:
+        raise
+    except Exception as exc:  # safetensors/diffusers raise many types for bad files
+        raise InputError(f"could not load checkpoint {folder}: {type(exc).__name__}: {exc}") from None
+    cfg, tcfg = model.config, tokenizer.config
+    if (tcfg.num_tokens, tcfg.token_dim) != (cfg.num_frame_tokens, cfg.token_dim):
+        raise InputError(
+            f"checkpoint {folder}: tokenizer gives {tcfg.num_tokens} tokens of {tcfg.token_dim} dims but the "
+            f"model expects {cfg.num_frame_tokens} of {cfg.token_dim}"
+        )
+    return model.to(device).eval(), tokenizer.to(device).eval()

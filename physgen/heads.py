@@ -1,0 +1,148 @@
+"""Per-token diffusion heads (MAR-style, no vector quantisation) and the diffusion schedule.
+
+- FrameHead: an AdaLN residual MLP that denoises each frame token given its condition vector z.
+- ActionDiT: a small DiT that denoises an L-MTP block of action tokens (lmtp chunks x L actions)
+  while cross-attending to the backbone outputs Z of the frame it must produce.
+- Diffusion: training noise and sampling through a diffusers scheduler ("ddpm", "ddim": epsilon
+  prediction; "flow": FlowMatchEuler with velocity prediction), with the number of sampling steps
+  set separately for interactive use.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of (B,) timesteps in [0, 1000) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([args.cos(), args.sin()], dim=-1)
+
+
+def modulate(x, shift, scale):
+    return x * (1 + scale) + shift
+
+
+class AdaLNResBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.mlp = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 3 * width))
+        nn.init.zeros_(self.ada[-1].weight)
+        nn.init.zeros_(self.ada[-1].bias)
+
+    def forward(self, x, c):
+        shift, scale, gate = self.ada(c).chunk(3, dim=-1)
+        return x + gate * self.mlp(modulate(self.norm(x), shift, scale))
+
+
+class FrameHead(nn.Module):
+    """Denoiser for one continuous token: (x_t (M, D), t (M,), z (M, d)) -> prediction (M, D)."""
+
+    def __init__(self, token_dim: int, cond_dim: int, width: int, depth: int):
+        super().__init__()
+        self.inp = nn.Linear(token_dim, width)
+        self.time = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.cond = nn.Linear(cond_dim, width)
+        self.blocks = nn.ModuleList(AdaLNResBlock(width) for _ in range(depth))
+        self.out_norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.out_ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.out = nn.Linear(width, token_dim)
+        self.width = width
+
+    def forward(self, x_t, t, z):
+        c = self.time(timestep_embedding(t, self.width)) + self.cond(z)  # (M, W)
+        h = self.inp(x_t)
+        for block in self.blocks:
+            h = block(h, c)
+        shift, scale = self.out_ada(c).chunk(2, dim=-1)
+        return self.out(modulate(self.out_norm(h), shift, scale))
+
+
+class DiTBlock(nn.Module):
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False)
+        self.self_attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(width)
+        self.cross_attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm3 = nn.LayerNorm(width, elementwise_affine=False)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        nn.init.zeros_(self.ada[-1].weight)
+        nn.init.zeros_(self.ada[-1].bias)
+
+    def forward(self, x, c, context):
+        s1, g1, s2, g2, sc1, sc2 = self.ada(c)[:, None].chunk(6, dim=-1)
+        h = modulate(self.norm1(x), s1, sc1)
+        x = x + g1 * self.self_attn(h, h, h, need_weights=False)[0]
+        x = x + self.cross_attn(self.norm2(x), context, context, need_weights=False)[0]
+        return x + g2 * self.mlp(modulate(self.norm3(x), s2, sc2))
+
+
+class ActionDiT(nn.Module):
+    """Denoiser for an action block: (x_t (B, T, 7), t (B,), context (B, S, d)) -> (B, T, 7)."""
+
+    def __init__(self, action_dim: int, num_tokens: int, cond_dim: int, width: int, depth: int, heads: int = 4):
+        super().__init__()
+        self.inp = nn.Linear(action_dim, width)
+        self.pos = nn.Parameter(torch.zeros(1, num_tokens, width))
+        self.time = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.context = nn.Linear(cond_dim, width)
+        self.blocks = nn.ModuleList(DiTBlock(width, heads) for _ in range(depth))
+        self.out_norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, action_dim)
+        self.width = width
+        nn.init.normal_(self.pos, std=0.02)
+
+    def forward(self, x_t, t, context):
+        c = self.time(timestep_embedding(t, self.width))  # (B, W)
+        h = self.inp(x_t) + self.pos  # (B, T, W)
+        ctx = self.context(context)  # (B, S, W)
+        for block in self.blocks:
+            h = block(h, c, ctx)
+        return self.out(self.out_norm(h))
+
+
+class Diffusion:
+    """Training targets and sampling through a diffusers scheduler."""
+
+    def __init__(self, kind: str = "ddim", train_steps: int = 1000):
+        from diffusers import DDIMScheduler, DDPMScheduler, FlowMatchEulerDiscreteScheduler
+
+        self.kind = kind
+        self.train_steps = train_steps
+        if kind == "flow":
+            self.scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=train_steps)
+        else:
+            common = dict(num_train_timesteps=train_steps, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon", clip_sample=False)
+            self.train_scheduler = DDPMScheduler(**common)
+            self.scheduler = DDIMScheduler(**common) if kind == "ddim" else DDPMScheduler(**common)
+
+    def training_pair(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(noisy x_t, t, target) for clean x0 (M, ...); t is sampled per row."""
+        noise = torch.randn_like(x0)
+        m = x0.shape[0]
+        if self.kind == "flow":
+            sigma = torch.rand(m, device=x0.device)
+            s = sigma.view(-1, *[1] * (x0.dim() - 1))
+            return (1 - s) * x0 + s * noise, sigma * self.train_steps, noise - x0
+        t = torch.randint(0, self.train_steps, (m,), device=x0.device)
+        return self.train_scheduler.add_noise(x0, noise, t), t, noise
+
+    @torch.no_grad()
+    def sample(self, denoise, shape, steps: int, generator: torch.Generator | None = None, device=None, temperature: float = 1.0):
+        """Run `denoise(x_t, t_batch)` from noise through `steps` scheduler steps."""
+        x = torch.randn(shape, generator=generator, device=device) * temperature
+        self.scheduler.set_timesteps(steps, device=device)  # diffusers wants this before every loop
+        for t in self.scheduler.timesteps:
+            t_batch = torch.full((shape[0],), float(t), device=device)
+            extra = {"generator": generator} if self.kind == "ddpm" else {}
+            x = self.scheduler.step(denoise(x, t_batch), t, x, **extra).prev_sample
+        return x

@@ -1,0 +1,228 @@
+"""`physgen train`: stage 1 (video pretraining, frames only) and stage 2 (action fine-tuning).
+
+Runs on CPU by default and under `accelerate launch` on several GPUs or nodes unchanged (the loop
+goes through accelerate's Accelerator). Frames are read as cached tokens (physgen.latents).
+Checkpoints every `val_every` steps to `<out>/state/` (resume by running the same command), a
+validation loss on the seed-split val episodes, and loss curves in `<out>/loss.csv` + `loss.html`.
+The finished model is written to `<out>/model/` with save_pretrained (LoRA merged in).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from physgen.errors import InputError
+
+STAGES = ("video", "actions")
+FINETUNE = ("full", "lora")
+LORA_TARGETS = ["qkv", "proj", "mlp.0", "mlp.2"]
+
+
+@dataclass
+class TrainConfig:
+    stage: str  # "video" (stage 1, corpus frames only) or "actions" (stage 2, expert demos)
+    out_dir: str
+    tokenizer: str  # folder of the trained frame tokenizer
+    demos: str = "data/demos"
+    videos: str = "data/videos"
+    init: str | None = None  # start from this PhysGen folder (stage 2: the stage-1 model)
+    finetune: str = "full"  # stage 2 on an initialised model: "full" or "lora" (backbone only)
+    lora_rank: int = 16
+    model: dict = field(default_factory=dict)  # PhysGen kwargs for a model built from scratch
+    window: int = 8  # steps per training window; the attention band is the model's `history`
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    minutes: float = 30.0  # wall-clock budget of this run (a resumed run gets a fresh budget)
+    max_steps: int = 100_000
+    val_every: int = 200
+    val_batches: int = 6
+    max_episodes_per_scene: int | None = None  # scarce-data experiments
+    seed: int = 0
+    latent_cache: str = "data/latents"
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise InputError(f"stage must be one of {STAGES}; got {self.stage!r}")
+        if self.finetune not in FINETUNE:
+            raise InputError(f"finetune must be one of {FINETUNE}; got {self.finetune!r}")
+        if self.finetune == "lora" and not self.init:
+            raise InputError("finetune='lora' needs --init (a pretrained model to adapt)")
+        for name in ("window", "batch_size", "max_steps", "val_every", "val_batches", "lora_rank"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if not Path(self.tokenizer).exists():
+            raise InputError(f"tokenizer folder {self.tokenizer} does not exist; run `physgen train-tokenizer` first")
+
+
+def build_datasets(cfg: TrainConfig, model_config, tokenizer):
+    from physgen.dataset import DemoWindows, VideoWindows, WindowConfig
+    from physgen.latents import episode_tokens
+
+    windows = WindowConfig(history=cfg.window, chunk=model_config.chunk, lookahead=model_config.lmtp, start_stride=4)
+    cls, root = (VideoWindows, cfg.videos) if cfg.stage == "video" else (DemoWindows, cfg.demos)
+    train, val = cls(root, config=windows, split="train"), cls(root, config=windows, split="val")
+    if cfg.max_episodes_per_scene:
+        for data in (train, val):
+            counts: dict[str, int] = {}
+            kept = []
+            for ep in data.episodes:
+                counts[ep.scene] = counts.get(ep.scene, 0) + 1
+                if counts[ep.scene] <= cfg.max_episodes_per_scene:
+                    kept.append(ep)
+            data.episodes = kept
+            data.index = [(i, t0) for i, ep in enumerate(kept) for t0 in range(0, max(ep.num_frames - 1, 1), windows.start_stride)]
+    tokens = episode_tokens(train.episodes + val.episodes, tokenizer, cfg.tokenizer, cfg.latent_cache)
+    train.tokens = val.tokens = tokens
+    return train, val
+
+
+def _build_model(cfg: TrainConfig, state_dir: Path):
+    from physgen.model import PhysGen
+
+    if cfg.init:
+        model = PhysGen.from_pretrained(cfg.init)
+    else:
+        model = PhysGen(**cfg.model)
+    if cfg.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model.backbone = get_peft_model(model.backbone, LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_rank, target_modules=LORA_TARGETS))
+    if (state_dir / "model.safetensors").exists():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(state_dir / "model.safetensors"))
+    return model
+
+
+def _batch_loss(model, batch, stage: str) -> dict:
+    if stage == "video":
+        return model(batch["frames"], batch["frame_valid"])
+    return model(batch["frames"], batch["frame_valid"], batch["actions"], batch["action_valid"], batch["boa"])
+
+
+@torch.no_grad()
+def validation_loss(model, loader, stage: str, batches: int, seed: int = 1234) -> dict:
+    """Mean losses over the first `batches` val batches with fixed diffusion noise."""
+    model.eval()
+    totals: dict[str, float] = {}
+    n = 0
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for i, batch in enumerate(loader):
+            if i >= batches:
+                break
+            for k, v in _batch_loss(model, batch, stage).items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+            n += 1
+    model.train()
+    return {k: v / max(n, 1) for k, v in totals.items()}
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    from accelerate import Accelerator
+    from safetensors.torch import save_file
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from physgen.tokenizer import FrameTokenizer
+
+    out = Path(cfg.out_dir)
+    state_dir = out / "state"
+    out.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator()
+    torch.manual_seed(cfg.seed)
+    tokenizer = FrameTokenizer.from_pretrained(cfg.tokenizer)
+    model = _build_model(cfg, state_dir)
+    mcfg = model.config
+    if tokenizer.config.num_tokens != mcfg.num_frame_tokens or tokenizer.config.token_dim != mcfg.token_dim:
+        raise InputError(
+            f"tokenizer gives {tokenizer.config.num_tokens} tokens of {tokenizer.config.token_dim} dims; "
+            f"the model expects {mcfg.num_frame_tokens} of {mcfg.token_dim}"
+        )
+    train_set, val_set = build_datasets(cfg, mcfg, tokenizer)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=generator)
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, elapsed = 0, 0.0
+    if (state_dir / "trainer.pt").exists():
+        state = torch.load(state_dir / "trainer.pt", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed = state["step"], state["elapsed"]
+        torch.manual_seed(cfg.seed + step)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+
+    csv_path = out / "loss.csv"
+    fresh = step == 0
+    with open(csv_path, "w" if fresh else "a", newline="") as f:
+        if fresh:
+            csv.writer(f).writerow(["step", "seconds", "loss", "frame", "action", "val_loss", "val_frame", "val_action"])
+    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    info = dict(train_windows=len(train_set), val_windows=len(val_set), train_episodes=len(train_set.episodes),
+                params=sum(p.numel() for p in accelerator.unwrap_model(model).parameters()),
+                trainable=sum(p.numel() for p in params))
+    print(f"train {cfg.stage}: {json.dumps(info)}", flush=True)
+
+    run_start = time.perf_counter()
+    bar = tqdm(total=cfg.max_steps, initial=step, desc=f"train {cfg.stage}", unit="it", disable=not progress)
+    val = {}
+    done = False
+    while not done:
+        for batch in train_loader:
+            losses = _batch_loss(model, batch, cfg.stage)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(losses["total"])
+            accelerator.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            row = [step, round(elapsed + time.perf_counter() - run_start, 1), losses["total"].item(),
+                   losses["frame"].item(), losses["action"].item() if "action" in losses else "", "", "", ""]
+            out_of_time = time.perf_counter() - run_start > cfg.minutes * 60
+            done = step >= cfg.max_steps or out_of_time
+            if step % cfg.val_every == 0 or done:
+                val = validation_loss(model, val_loader, cfg.stage, cfg.val_batches)
+                row[5:] = [val.get("total"), val.get("frame"), val.get("action", "")]
+                bar.set_postfix(loss=f"{row[2]:.3f}", val=f"{val.get('total', float('nan')):.3f}")
+                if accelerator.is_main_process:
+                    state_dir.mkdir(exist_ok=True)
+                    unwrapped = accelerator.unwrap_model(model)
+                    save_file({k: v.contiguous() for k, v in unwrapped.state_dict().items()}, state_dir / "model.safetensors")
+                    torch.save({"optimizer": optimizer.state_dict(), "step": step,
+                                "elapsed": elapsed + time.perf_counter() - run_start}, state_dir / "trainer.pt")
+            if accelerator.is_main_process:
+                with open(csv_path, "a", newline="") as f:
+                    csv.writer(f).writerow(row)
+            if done:
+                break
+    bar.close()
+    final = accelerator.unwrap_model(model)
+    if cfg.finetune == "lora":
+        final.backbone = final.backbone.merge_and_unload()
+    if accelerator.is_main_process:
+        final.save_pretrained(out / "model")
+        plot_losses(csv_path, out / "loss.html")
+    metrics = dict(step=step, seconds=round(elapsed + time.perf_counter() - run_start, 1), val=val, **info)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def plot_losses(csv_path: Path, html_path: Path) -> None:
+    import plotly.graph_objects as go
+
+    rows = list(csv.DictReader(open(csv_path)))
+    fig = go.Figure()
+    for key in ("loss", "val_loss", "frame", "action", "val_frame", "val_action"):
+        pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key) not in ("", None)]
+        if pts:
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=key, mode="lines" if "val" not in key else "lines+markers"))
+    fig.update_layout(title=f"PhysGen training: {csv_path.parent.name}", xaxis_title="step", yaxis_title="loss", yaxis_type="log")
+    fig.write_html(html_path, include_plotlyjs=True)

@@ -1,0 +1,237 @@
+"""The PhysGen model with tiny seeded configs (seconds each)."""
+
+import json
+
+import pytest
+import torch
+
+from physgen.errors import InputError
+from physgen.model import PhysGen
+from physgen.rollout import Rollout
+from physgen.transformer import ACTION, FRAME, TokenLayout, physical_mask
+
+TINY = dict(token_dim=8, num_frame_tokens=4, chunk=3, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
+            frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=3, sample_steps=3)
+K, L, D = 4, 3, 8
+
+
+def tiny_model(**overrides) -> PhysGen:
+    torch.manual_seed(0)
+    return PhysGen(**{**TINY, **overrides})
+
+
+def window(b=2, h=4, lmtp=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return dict(
+        frame_tokens=torch.randn(b, h, K, D, generator=g),
+        frame_valid=torch.ones(b, h, dtype=torch.bool),
+        actions=torch.rand(b, h + lmtp, L, 7, generator=g) * 2 - 1,
+        action_valid=torch.ones(b, h + lmtp, dtype=torch.bool),
+        boa=torch.tensor([True] + [False] * (b - 1)),
+    )
+
+
+def test_losses_are_finite_scalars():
+    losses = tiny_model().loss(**window())
+    assert set(losses) == {"frame", "action", "total"}
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
+
+
+def test_video_stage_has_only_a_frame_loss():
+    batch = window()
+    losses = tiny_model().loss(batch["frame_tokens"], batch["frame_valid"])
+    assert set(losses) == {"frame", "total"}
+
+
+def test_sampling_shapes():
+    model = tiny_model().eval()
+    rollout = Rollout(model)
+    rollout.start(torch.randn(2, K, D))
+    frame = rollout.predict_frame(torch.zeros(2, L, 7))
+    assert frame.shape == (2, K, D)
+    block = rollout.propose_actions(frame)
+    assert block.shape == (2, 3, L, 7) and block.abs().max() <= 1
+
+
+def test_mask_rules():
+    layout = TokenLayout.for_steps(0, 2, 2, 2)  # steps of [F F A A]
+    mask = physical_mask(layout, layout)
+    frame0, action0, frame1 = [0, 1], [2, 3], [4, 5]
+    assert mask[0, 1] and mask[1, 0], "frame tokens attend within their frame"
+    assert not mask[0, 2], "frame tokens do not see their own step's actions"
+    assert mask[2, 0] and mask[3, 1], "actions see their step's frame (implicit IK)"
+    assert mask[3, 2] and not mask[2, 3], "actions are causal within the chunk"
+    assert mask[frame1[0], action0[1]] and not mask[frame0[0], frame1[0]], "steps are causal"
+    assert layout.kind.tolist() == [FRAME, FRAME, ACTION, ACTION] * 2
+
+
+def test_mask_window_limits_history():
+    layout = TokenLayout.for_steps(0, 4, 1, 0)
+    mask = physical_mask(layout, layout, window=2)
+    assert mask[3].tolist() == [False, False, True, True]
+
+
+def backbone_outputs(model, batch):
+    frame_emb = model.embed_frames(batch["frame_tokens"])
+    boa = torch.zeros(batch["frame_tokens"].shape[:2], dtype=torch.bool)
+    action_emb = model.embed_actions(batch["actions"][:, : batch["frame_tokens"].shape[1]], boa)
+    h = batch["frame_tokens"].shape[1]
+    out = model.backbone(model.sequence(frame_emb, action_emb), TokenLayout.for_steps(0, h, K, L))
+    return out.view(out.shape[0], h, K + L, -1)
+
+
+def test_future_tokens_never_change_earlier_outputs():
+    model = tiny_model().eval()
+    batch = window()
+    before = backbone_outputs(model, batch)
+    batch["frame_tokens"][:, 2] += 5.0
+    batch["actions"][:, 3] = -batch["actions"][:, 3]
+    after = backbone_outputs(model, batch)
+    torch.testing.assert_close(before[:, :2], after[:, :2])
+    assert not torch.allclose(before[:, 2, :K], after[:, 2, :K])
+
+
+def test_actions_see_their_frame_but_frames_not_their_actions():
+    model = tiny_model().eval()
+    batch = window()
+    base = backbone_outputs(model, batch)
+    changed_frame = {**batch, "frame_tokens": batch["frame_tokens"].clone()}
+    changed_frame["frame_tokens"][:, 1] += 3.0
+    out = backbone_outputs(model, changed_frame)
+    assert not torch.allclose(base[:, 1, K:], out[:, 1, K:]), "actions of step 1 must see frame 1"
+    changed_action = {**batch, "actions": batch["actions"].clone()}
+    changed_action["actions"][:, 1] = -changed_action["actions"][:, 1]
+    out = backbone_outputs(model, changed_action)
+    torch.testing.assert_close(base[:, 1, :K], out[:, 1, :K])
+
+
+def test_cached_rollout_matches_recompute():
+    model = tiny_model().eval()
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randn(9, 1, K, D, generator=g)
+    actions = torch.rand(9, 1, L, 7, generator=g) * 2 - 1
+    results = []
+    for use_cache in (True, False):
+        rollout = Rollout(model, use_cache=use_cache)
+        rollout.start(frames[0])
+        outputs = []
+        for i in range(1, 9):
+            rollout.observe(frames[i], actions[i])
+            outputs.append(rollout.h_frame)
+        frame = rollout.predict_frame(actions[0], generator=torch.Generator().manual_seed(0))
+        block = rollout.propose_actions(frame, generator=torch.Generator().manual_seed(0))
+        results.append((torch.stack(outputs), frame, block))
+    for cached, recomputed in zip(*results):
+        torch.testing.assert_close(cached, recomputed, atol=1e-4, rtol=1e-4)
+
+
+def test_kv_cache_is_trimmed_to_the_window():
+    model = tiny_model().eval()
+    rollout = Rollout(model)
+    rollout.start(torch.randn(1, K, D))
+    for _ in range(6):
+        rollout.observe(torch.randn(1, K, D), torch.zeros(1, L, 7))
+    steps = model.backbone.caches[0].layout.step.unique()
+    assert len(steps) == model.config.history - 1
+
+
+def test_save_load_round_trip(tmp_path):
+    model = tiny_model().eval()
+    model.save_pretrained(tmp_path)
+    loaded = PhysGen.from_pretrained(tmp_path).eval()
+    batch = window()
+    torch.manual_seed(3)
+    a = model.loss(**batch)["total"]
+    torch.manual_seed(3)
+    b = loaded.loss(**batch)["total"]
+    torch.testing.assert_close(a, b)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").exists()
+
+
+def test_training_steps_lower_the_loss_on_a_fixed_batch():
+    model = tiny_model()
+    batch = window(b=4)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+
+    def fixed_loss():
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return model.loss(**batch)["total"]
+
+    start = fixed_loss().item()
+    for _ in range(40):
+        loss = model.loss(**batch)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert fixed_loss().item() < 0.8 * start
+
+
+@pytest.mark.parametrize("scheduler", ["ddpm", "ddim", "flow"])
+def test_every_scheduler_trains_and_samples(scheduler):
+    model = tiny_model(scheduler=scheduler)
+    assert torch.isfinite(model.loss(**window())["total"])
+    rollout = Rollout(model.eval())
+    rollout.start(torch.randn(1, K, D))
+    assert torch.isfinite(rollout.predict_frame(None)).all()
+
+
+def test_lmtp_off_predicts_one_chunk():
+    model = tiny_model(lmtp=1)
+    assert torch.isfinite(model.loss(**window(lmtp=1))["total"])
+    rollout = Rollout(model.eval())
+    rollout.start(torch.randn(1, K, D))
+    assert rollout.propose_actions(torch.randn(1, K, D)).shape == (1, 1, L, 7)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(InputError, match="scheduler"):
+        PhysGen(**{**TINY, "scheduler": "euler"})
+    with pytest.raises(InputError, match="divisible"):
+        PhysGen(**{**TINY, "dim": 33})
+
+
+def test_lora_trains_only_adapters_and_merges():
+    from peft import LoraConfig, get_peft_model
+
+    from physgen.training import LORA_TARGETS
+
+    model = tiny_model()
+    model.backbone = get_peft_model(model.backbone, LoraConfig(r=4, lora_alpha=4, target_modules=LORA_TARGETS))
+    trainable = {n for n, p in model.backbone.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    assert torch.isfinite(model.loss(**window())["total"])
+    model.backbone = model.backbone.merge_and_unload()
+    assert not any("lora_" in n for n, _ in model.named_parameters())
+
+
+def test_corrupt_checkpoint_gives_a_clear_error(tmp_path):
+    from physgen.checkpoint import load_checkpoint
+
+    tiny_model().save_pretrained(tmp_path)
+    (tmp_path / "diffusion_pytorch_model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(InputError, match="could not load checkpoint"):
+        load_checkpoint(tmp_path)
+
+
+def test_config_mismatch_gives_a_clear_error(tmp_path):
+    from physgen.checkpoint import load_checkpoint
+    from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+
+    tiny_model().save_pretrained(tmp_path)
+    FrameTokenizer(TokenizerConfig(image_size=32, block_out_channels=(16, 16), patch=4)).save_pretrained(tmp_path / "tokenizer")
+    with pytest.raises(InputError, match="tokenizer gives"):
+        load_checkpoint(tmp_path)
+
+
+def test_missing_or_offline_checkpoint_gives_a_clear_error(tmp_path, monkeypatch):
+    from physgen.checkpoint import load_checkpoint
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="not in the local cache"):
+        load_checkpoint("nobody/no-such-physgen")
+    with pytest.raises(InputError, match="config.json"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "PhysGen", "scheduler": "nope"}))
+    with pytest.raises(InputError):
+        load_checkpoint(tmp_path)
