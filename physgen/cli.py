@@ -9,11 +9,14 @@ from physgen.errors import PhysGenError
 
 
 def _demos(args) -> None:
+    from physgen import EVAL_SEED_START
     from physgen.demos import generate_demos
 
     for scene in args.scene:
+        seed_start = args.seed_start if args.seed_start is not None else (EVAL_SEED_START if args.eval else 0)
         report = generate_demos(
-            scene, args.num, args.out, seed_start=args.seed_start, shard_size=args.shard_size, image_size=args.image_size
+            scene, args.num, args.out, seed_start=seed_start, shard_size=args.shard_size, image_size=args.image_size,
+            evaluation=args.eval,
         )
         print(report.summary(), flush=True)
 
@@ -37,6 +40,20 @@ def _train_tokenizer(args) -> None:
     print(json.dumps(metrics), flush=True)
 
 
+def _train(args) -> None:
+    import json
+
+    from physgen.training import TrainConfig, train
+
+    config = TrainConfig(
+        stage=args.stage, out_dir=args.out, tokenizer=args.tokenizer, demos=args.demos, videos=args.videos,
+        init=args.init, finetune=args.finetune, lora_rank=args.lora_rank, model=json.loads(args.model),
+        window=args.window, batch_size=args.batch_size, lr=args.lr, minutes=args.minutes, max_steps=args.max_steps,
+        val_every=args.val_every, max_episodes_per_scene=args.max_episodes_per_scene, seed=args.seed,
+    )
+    print(json.dumps(train(config)), flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="physgen", description="PhysGen: video models as physics simulators.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_argument("--scene", nargs="+", required=True, help="PushCube-v1, PickCube-v1 and/or StackCube-v1")
     demos.add_argument("--num", type=int, required=True, help="successful demos per scene")
     demos.add_argument("--out", required=True, help="output folder (git-ignored, e.g. data/demos)")
-    demos.add_argument("--seed-start", type=int, default=0, help="first training seed (< 10000)")
+    demos.add_argument("--seed-start", type=int, default=None, help="first seed (default 0, or 10000 with --eval)")
+    demos.add_argument("--eval", action="store_true", help="held-out evaluation demos from seeds >= 10000 (never for training)")
     demos.add_argument("--shard-size", type=int, default=25, help="demos per resumable shard")
     demos.add_argument("--image-size", type=int, default=128, help="camera resolution (pixels)")
     demos.set_defaults(func=_demos)
@@ -68,6 +86,26 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--max-frames", type=int, default=12_000)
     tok.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     tok.set_defaults(func=_train_tokenizer)
+
+    tr = sub.add_parser("train", help="stage 1 (--stage video) or stage 2 (--stage actions) training; resumable")
+    tr.add_argument("--stage", choices=["video", "actions"], required=True)
+    tr.add_argument("--out", required=True, help="run folder (git-ignored, e.g. runs/stage1)")
+    tr.add_argument("--tokenizer", default="runs/tokenizer/last")
+    tr.add_argument("--demos", default="data/demos")
+    tr.add_argument("--videos", default="data/videos")
+    tr.add_argument("--init", default=None, help="PhysGen folder to start from (the stage-1 model)")
+    tr.add_argument("--finetune", choices=["full", "lora"], default="full")
+    tr.add_argument("--lora-rank", type=int, default=16)
+    tr.add_argument("--model", default="{}", help='JSON of PhysGen kwargs for a new model, e.g. \'{"lmtp": 1}\'')
+    tr.add_argument("--window", type=int, default=8)
+    tr.add_argument("--batch-size", type=int, default=8)
+    tr.add_argument("--lr", type=float, default=3e-4)
+    tr.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of this run")
+    tr.add_argument("--max-steps", type=int, default=100_000)
+    tr.add_argument("--val-every", type=int, default=200)
+    tr.add_argument("--max-episodes-per-scene", type=int, default=None)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(func=_train)
     return parser
 
 

@@ -80,7 +80,10 @@ def generate_demos(
     shard_size: int = 25,
     image_size: int = DEFAULT_IMAGE_SIZE,
     progress: bool = True,
+    evaluation: bool = False,
 ) -> DemoReport:
+    """Training demos use seeds below EVAL_SEED_START; evaluation=True makes held-out episodes
+    from seeds >= EVAL_SEED_START (for benchmarks only; datasets refuse them)."""
     spec = get_scene(scene)
     if spec.env_id not in motion_planning_solutions():
         raise InputError(f"no motion-planning solution for {spec.env_id}; demos can be made for: {', '.join(TARGET_TASKS)}")
@@ -91,7 +94,9 @@ def generate_demos(
     stride = 2 * shard_size
     n_shards = -(-num // shard_size)
     last_seed = seed_start + n_shards * stride - 1
-    if seed_start < 0 or last_seed >= EVAL_SEED_START:
+    if evaluation and seed_start < EVAL_SEED_START:
+        raise InputError(f"evaluation seeds must be >= {EVAL_SEED_START}; got --seed-start {seed_start}")
+    if not evaluation and (seed_start < 0 or last_seed >= EVAL_SEED_START):
         raise InputError(
             f"training seeds must lie in [0, {EVAL_SEED_START}); --seed-start {seed_start} with "
             f"{num} demos would use seeds up to {last_seed} (seeds >= {EVAL_SEED_START} are reserved for evaluation)"

@@ -78,7 +78,7 @@ class Rollout:
         emb = self.model.embed_frames(frame_tokens[:, None])[:, 0]  # (B, K, d)
         if self.use_cache:
             layout = TokenLayout.for_steps(self.step_index, 1, k, 0, device=emb.device)
-            h_frame = self.model.backbone(emb, layout, commit=False)
+            h_frame = self.model.backbone(emb, layout, use_cache=True, commit=False)
         else:
             window = self.steps[-(self.model.backbone.receptive_steps - 1) :] if self.model.backbone.receptive_steps > 1 else []
             first = self.step_index - len(window)
@@ -107,7 +107,7 @@ class Rollout:
 
     def _run(self, steps: list[_Step], first_step: int, commit: bool) -> torch.Tensor:
         x, layout = self._window_tokens(steps, first_step)
-        return self.model.backbone(x, layout, commit=commit)
+        return self.model.backbone(x, layout, use_cache=self.use_cache, commit=commit)
 
     def _keep_outputs(self, out: torch.Tensor) -> None:
         cfg = self.model.config

@@ -71,6 +71,7 @@ class Observation:
     elapsed_steps: int  # control steps since reset
     display: np.ndarray | None = None  # (512, 512, 3) uint8 third-person render, if enabled
     info: dict = field(default_factory=dict)
+    object_mask: np.ndarray | None = None  # (H, W) bool, pixels of the tracked objects
 
     @property
     def object_visible(self) -> dict[str, bool]:
@@ -85,6 +86,7 @@ class StepResult:
     ee_poses: np.ndarray  # (T, 7) float32
     object_pixels: dict[str, np.ndarray]  # name -> (T,) int visible pixel counts
     observation: Observation  # the state after the last step
+    object_masks: np.ndarray | None = None  # (T, H, W) bool
 
     @property
     def frame(self) -> np.ndarray:
@@ -129,7 +131,7 @@ class Simulator:
         """Execute one action (7,) or a chunk (T, 7); returns one frame per control step."""
         self._require_reset()
         chunk = validate_actions(actions)  # raises before touching the env, so it stays usable
-        frames, poses, pixels = [], [], []
+        frames, poses, pixels, masks = [], [], [], []
         for i, action in enumerate(chunk):
             obs, _, _, _, info = self._env.step(action)
             self._elapsed += 1
@@ -137,12 +139,14 @@ class Simulator:
             frames.append(observation.frame)
             poses.append(observation.ee_pose)
             pixels.append(observation.object_pixels)
+            masks.append(observation.object_mask)
         names = list(self._spec.objects)
         return StepResult(
             frames=np.stack(frames),
             ee_poses=np.stack(poses),
             object_pixels={n: np.array([p[n] for p in pixels], dtype=np.int64) for n in names},
             observation=observation,
+            object_masks=np.stack(masks),
         )
 
     def get_state(self) -> SimState:
@@ -231,7 +235,9 @@ class Simulator:
             "extrinsic_cv": params["extrinsic_cv"][0].cpu().numpy().astype(np.float64),
             "image_size": np.array(frame.shape[:2]),
         }
-        pixels = {name: int(np.isin(seg, ids).sum()) for name, ids in self._object_ids.items()}
+        per_object = {name: np.isin(seg, ids) for name, ids in self._object_ids.items()}
+        pixels = {name: int(mask.sum()) for name, mask in per_object.items()}
+        object_mask = np.logical_or.reduce(list(per_object.values())) if per_object else np.zeros(seg.shape, bool)
         success = info.get("success", False)
         success = bool(success.item() if hasattr(success, "item") else success)
         tcp = self._env.unwrapped.agent.tcp.pose.raw_pose[0].cpu().numpy().astype(np.float32)
@@ -239,7 +245,7 @@ class Simulator:
         if self.config.display_render and with_display:  # a 512 px render costs ~45 ms
             display = np.asarray(self._env.render()[0].cpu().numpy(), dtype=np.uint8)
         scalars = {k: v for k, v in ((k, _scalar(v)) for k, v in info.items()) if v is not None}
-        return Observation(frame, tcp, success, pixels, self._elapsed, display, scalars)
+        return Observation(frame, tcp, success, pixels, self._elapsed, display, scalars, object_mask)
 
 
 def make_env(

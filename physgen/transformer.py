@@ -188,11 +188,14 @@ class PhysicalTransformer(nn.Module):
         """Steps back that can still influence an output through the stacked sliding windows."""
         return len(self.blocks) * (self.window - 1) + 1
 
-    def forward(self, x: torch.Tensor, layout: TokenLayout, commit: bool = True) -> torch.Tensor:
-        """With the cache enabled, x holds only new tokens; commit=False leaves the cache unchanged
-        (a tentative step, e.g. an imagined frame the policy reads actions from)."""
+    def forward(self, x: torch.Tensor, layout: TokenLayout, use_cache: bool = False, commit: bool = True) -> torch.Tensor:
+        """With use_cache (after enable_kv_cache), x holds only new tokens; commit=False leaves the
+        cache unchanged (a tentative step, e.g. an imagined frame the policy reads actions from).
+        Training never passes use_cache, so a rollout's cache cannot leak into a loss."""
         positions = layout.positions(self.num_frame + self.num_action, self.num_frame)
-        caches = self.caches or [None] * len(self.blocks)
+        if use_cache and self.caches is None:
+            raise RuntimeError("use_cache=True needs enable_kv_cache() first")
+        caches = self.caches if use_cache else [None] * len(self.blocks)
         for block, cache in zip(self.blocks, caches):
             x = block(x, layout, positions, cache, commit)
         return self.norm(x)

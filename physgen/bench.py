@@ -1,0 +1,133 @@
+"""Benchmarks: `python -m physgen.bench --json` prints one JSON object.
+
+Every speed figure comes with its baseline measured in the same run:
+- fps_kv / fps_nokv: predicted frames per second of a 16-step rollout at batch 1 (backbone +
+  frame head, given actions), with and without the KV cache; kv_speedup is their ratio.
+  fps_kv_decoded adds the VAE decode of every frame (what the app shows).
+- train_steps_per_s: optimiser steps per second at batch 8, windows of 8 steps.
+- psnr_16 / ssim_16 (and changed-pixel / object-pixel PSNR): 16-step open-loop prediction against
+  the simulator on held-out seeds >= 10000 with the expert actions; psnr_copy_last is the
+  copy-the-last-frame baseline and psnr_vae the tokenizer's reconstruction ceiling.
+Without a trained checkpoint the speed figures use a randomly initialised model of the default
+size and the fidelity figures are null (the JSON says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from physgen.checkpoint import DEFAULT_CHECKPOINT
+
+
+def rollout_fps(model, tokenizer, steps: int, use_cache: bool, decode: bool, repeats: int = 2) -> float:
+    from physgen.rollout import Rollout
+
+    cfg = model.config
+    g = torch.Generator().manual_seed(0)
+    first = torch.randn(1, cfg.num_frame_tokens, cfg.token_dim, generator=g)
+    actions = torch.rand(steps, 1, cfg.chunk, cfg.action_dim, generator=g) * 2 - 1
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first run warms up
+        rollout = Rollout(model, use_cache=use_cache)
+        rollout.start(first)
+        start = time.perf_counter()
+        for i in range(steps):
+            tokens = rollout.predict_frame(actions[i], generator=g)
+            rollout.observe(tokens, actions[i])
+            if decode:
+                tokenizer.decode(tokenizer.from_tokens(tokens))
+        best = min(best, time.perf_counter() - start)
+    return steps / best
+
+
+def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float:
+    cfg = model.config
+    g = torch.Generator().manual_seed(0)
+    data = dict(
+        frame_tokens=torch.randn(batch, window, cfg.num_frame_tokens, cfg.token_dim, generator=g),
+        frame_valid=torch.ones(batch, window, dtype=torch.bool),
+        actions=torch.rand(batch, window + cfg.lmtp, cfg.chunk, cfg.action_dim, generator=g) * 2 - 1,
+        action_valid=torch.ones(batch, window + cfg.lmtp, dtype=torch.bool),
+        boa=torch.zeros(batch, dtype=torch.bool),
+    )
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    model.loss(**data)["total"].backward()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad()
+        model.loss(**data)["total"].backward()
+        opt.step()
+    model.eval()
+    return steps / (time.perf_counter() - start)
+
+
+def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None) -> dict:
+    from physgen.checkpoint import load_checkpoint
+    from physgen.model import PhysGen
+    from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+
+    result: dict = {"device": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
+    if checkpoint and (Path(checkpoint).exists() or checkpoint != str(DEFAULT_CHECKPOINT)):
+        model, tokenizer = load_checkpoint(checkpoint)  # a hub id or a missing folder raises clearly
+        result["checkpoint"] = str(checkpoint)
+    else:
+        torch.manual_seed(0)
+        model, tokenizer = PhysGen().eval(), FrameTokenizer(TokenizerConfig()).eval()
+        result["checkpoint"] = None
+        result["note"] = "no trained checkpoint: speed measured on a randomly initialised default-size model; fidelity not measured"
+    if sample_steps:
+        model.register_to_config(sample_steps=sample_steps)
+    cfg = model.config
+    result.update(params=sum(p.numel() for p in model.parameters()), history=cfg.history, chunk=cfg.chunk,
+                  frame_tokens=cfg.num_frame_tokens, sample_steps=cfg.sample_steps, image_size=tokenizer.config.image_size)
+    with torch.no_grad():
+        result["fps_kv"] = round(rollout_fps(model, tokenizer, horizon, True, False), 2)
+        result["fps_nokv"] = round(rollout_fps(model, tokenizer, horizon, False, False), 2)
+        result["kv_speedup"] = round(result["fps_kv"] / result["fps_nokv"], 2)
+        result["fps_kv_decoded"] = round(rollout_fps(model, tokenizer, horizon, True, True), 2)
+    result["train_steps_per_s"] = round(train_speed(model), 3)
+    result.update(psnr_16=None, psnr_copy_last=None, ssim_16=None)
+    if result["checkpoint"] and not skip_eval:
+        from physgen.evaluate import open_loop
+        from physgen.sim import Simulator
+        from physgen.world_env import WorldModelEnv
+
+        simulator = Simulator()
+        summary = open_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, eval_root, episodes_per_scene=episodes, horizon=horizon)
+        simulator.close()
+        result.update(
+            psnr_16=summary["psnr_model"], psnr_copy_last=summary["psnr_copy_last"], psnr_vae=summary["psnr_vae"],
+            ssim_16=summary["ssim_model"], ssim_copy_last=summary["ssim_copy_last"],
+            psnr_changed_16=summary["psnr_changed_model"], psnr_changed_copy_last=summary["psnr_changed_copy_last"],
+            psnr_object_16=summary["psnr_object_model"], psnr_object_copy_last=summary["psnr_object_copy_last"],
+            psnr_by_step=summary["psnr_by_step_model"], psnr_by_step_copy_last=summary["psnr_by_step_copy_last"],
+            eval_episodes=summary["episodes"], eval_scenes=summary["scenes"],
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m physgen.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print only the JSON object")
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="folder or hub id")
+    parser.add_argument("--eval-root", default="data/eval_demos")
+    parser.add_argument("--episodes", type=int, default=3, help="held-out episodes per task")
+    parser.add_argument("--horizon", type=int, default=16)
+    parser.add_argument("--sample-steps", type=int, default=None)
+    parser.add_argument("--skip-eval", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""PhysGen as an environment with the simulator's interface: reset(scene, seed) / step(actions).
+
+The app steps a WorldModelEnv and a Simulator with the same actions (DIAMOND's pattern). The
+world model starts from the simulator's real first frame of (scene, seed); after that it only
+imagines. Actions are consumed in chunks of L (the model's physical step); a trailing partial chunk
+is padded by holding still with the last gripper command. Policy mode (`act`) lets the model
+propose the chunk, with L-MTP lookahead carried from one call to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from physgen.control import validate_actions
+from physgen.errors import InputError
+from physgen.rollout import Rollout
+
+
+@dataclass
+class WorldObservation:
+    frame: np.ndarray  # (H, W, 3) uint8, predicted (or the real first frame after reset)
+    elapsed_steps: int  # control steps since reset
+
+
+@dataclass
+class WorldStep:
+    frames: np.ndarray  # (n_chunks, H, W, 3) uint8: one predicted frame per chunk
+    observation: WorldObservation
+    padded_steps: int  # hold steps added to complete the last chunk
+
+    @property
+    def frame(self) -> np.ndarray:
+        return self.observation.frame
+
+
+@dataclass
+class PolicyStep:
+    actions: np.ndarray  # (L, 7) the chunk to execute now
+    imagined: np.ndarray  # (H, W, 3) uint8 the frame the model expects after it
+    lookahead: np.ndarray  # (lmtp - 1, L, 7) the rest of the L-MTP block
+
+
+class WorldModelEnv:
+    def __init__(self, model, tokenizer, simulator=None, use_cache: bool = True, sample_steps: int | None = None, seed: int = 0):
+        self.model, self.tokenizer = model.eval(), tokenizer.eval()
+        self.simulator = simulator
+        self.sample_steps = sample_steps
+        self.rollout = Rollout(self.model, use_cache=use_cache)
+        self.generator = torch.Generator().manual_seed(seed)
+        self._elapsed = 0
+        self._started = False
+        self._lookahead: torch.Tensor | None = None
+
+    @property
+    def chunk(self) -> int:
+        return self.model.config.chunk
+
+    def reset(self, scene: str | None = None, seed: int = 0, frame: np.ndarray | None = None) -> WorldObservation:
+        """Start from `frame` (H, W, 3) uint8, or from the simulator's first frame of (scene, seed)."""
+        if frame is None:
+            if self.simulator is None:
+                raise InputError("WorldModelEnv.reset needs a first frame, or a simulator to render one")
+            frame = self.simulator.reset(scene, seed).frame
+        frame = np.asarray(frame)
+        size = self.tokenizer.config.image_size
+        if frame.shape != (size, size, 3) or frame.dtype != np.uint8:
+            raise InputError(f"the first frame must be ({size}, {size}, 3) uint8; got {frame.shape} {frame.dtype}")
+        self.generator.manual_seed(int(seed))
+        self.rollout.start(self._encode(frame))
+        self._elapsed, self._started, self._lookahead = 0, True, None
+        return WorldObservation(frame, 0)
+
+    def step(self, actions) -> WorldStep:
+        """Predict one frame per chunk of L actions (T, 7) or (7,)."""
+        self._require_reset()
+        acts = validate_actions(actions)
+        pad = (-len(acts)) % self.chunk
+        if pad:
+            hold = np.zeros((pad, acts.shape[1]), np.float32)
+            hold[:, 6] = acts[-1, 6]
+            acts = np.concatenate([acts, hold])
+        frames = []
+        for chunk in acts.reshape(-1, self.chunk, acts.shape[1]):
+            frames.append(self._advance(torch.from_numpy(chunk)[None]))
+        self._elapsed += len(acts)
+        self._lookahead = None  # user-given actions replace any plan
+        frames = np.stack(frames)
+        return WorldStep(frames, WorldObservation(frames[-1], self._elapsed), pad)
+
+    def act(self) -> PolicyStep:
+        """Policy mode: imagine the next frame, then the L-MTP block that produces it."""
+        self._require_reset()
+        imagined = self.rollout.predict_frame(None, self.sample_steps, self.generator)
+        block = self.rollout.propose_actions(imagined, self._lookahead, self.sample_steps, self.generator)[0]  # (lmtp, L, 7)
+        self._lookahead = block[1:].reshape(1, -1, block.shape[-1]) if block.shape[0] > 1 else None
+        return PolicyStep(block[0].numpy(), self._decode(imagined), block[1:].numpy())
+
+    def observe(self, frame: np.ndarray, actions) -> None:
+        """Policy mode: record the real frame reached after executing `actions` (one chunk)."""
+        self._require_reset()
+        acts = validate_actions(actions)
+        if len(acts) != self.chunk:
+            raise InputError(f"observe takes exactly one chunk of {self.chunk} actions; got {len(acts)}")
+        self.rollout.observe(self._encode(np.asarray(frame)), torch.from_numpy(acts)[None])
+        self._elapsed += self.chunk
+
+    # ----------------------------------------------------------------- internals
+    def _advance(self, chunk: torch.Tensor) -> np.ndarray:
+        tokens = self.rollout.predict_frame(chunk, self.sample_steps, self.generator)  # (1, K, D)
+        self.rollout.observe(tokens, chunk)
+        return self._decode(tokens)
+
+    def _encode(self, frame: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None]  # (1, 3, H, W)
+        return self.tokenizer.to_tokens(self.tokenizer.encode(x))  # (1, K, D)
+
+    def _decode(self, tokens: torch.Tensor) -> np.ndarray:
+        frame = self.tokenizer.decode(self.tokenizer.from_tokens(tokens))[0]  # (3, H, W)
+        return frame.permute(1, 2, 0).numpy()
+
+    def _require_reset(self):
+        if not self._started:
+            raise InputError("call reset(scene, seed) first")
