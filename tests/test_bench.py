@@ -1,0 +1,39 @@
+"""The benchmark's JSON, on a tiny saved checkpoint (and on real held-out episodes, marked)."""
+
+import pytest
+import torch
+
+from physgen.bench import run
+from physgen.model import PhysGen
+from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+
+MODEL = dict(token_dim=64, num_frame_tokens=16, chunk=8, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
+             frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=2, sample_steps=2)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    PhysGen(**MODEL).save_pretrained(tmp_path)
+    FrameTokenizer(TokenizerConfig(block_out_channels=(16, 16, 16, 16))).save_pretrained(tmp_path / "tokenizer")
+    return tmp_path
+
+
+def test_speed_figures_and_their_baselines(checkpoint):
+    result = run(str(checkpoint), "unused", episodes=1, horizon=4, skip_eval=True, sample_steps=None)
+    for key in ("fps_kv", "fps_nokv", "kv_speedup", "fps_kv_decoded", "train_steps_per_s"):
+        assert result[key] > 0
+    assert result["kv_speedup"] == pytest.approx(result["fps_kv"] / result["fps_nokv"], rel=0.02)
+    assert result["psnr_16"] is None
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_open_loop_fidelity_against_the_simulator(checkpoint, tmp_path):
+    from physgen.demos import generate_demos
+
+    generate_demos("PushCube-v1", 1, tmp_path / "eval", seed_start=10_000, shard_size=1, progress=False, evaluation=True)
+    result = run(str(checkpoint), str(tmp_path / "eval"), episodes=1, horizon=2, skip_eval=False, sample_steps=None)
+    assert result["eval_episodes"] == 1 and result["eval_scenes"] == ["PushCube-v1"]
+    assert 5 < result["psnr_copy_last"] < 60 and 5 < result["psnr_16"] < 60
+    assert len(result["psnr_by_step"]) == 2
