@@ -57,4 +57,27 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
             f"checkpoint {folder}: tokenizer gives {tcfg.num_tokens} tokens of {tcfg.token_dim} dims but the "
             f"model expects {cfg.num_frame_tokens} of {cfg.token_dim}"
         )
-    return model.to(device).eval(), tokenizer.to(device).eval()
+    # Shipped weights are fp16 to stay small; CPU inference runs in fp32.
+    return model.float().to(device).eval(), tokenizer.float().to(device).eval()
+
+
+def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike) -> int:
+    """Write a shippable checkpoint (fp16 safetensors + configs) to out_dir; returns its size in bytes."""
+    import shutil
+
+    from physgen.model import PhysGen
+    from physgen.tokenizer import FrameTokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("diffusion_pytorch_model.safetensors", "tokenizer"):
+        target = out / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    PhysGen.from_pretrained(model_dir).half().save_pretrained(out)
+    tokenizer = FrameTokenizer.from_pretrained(tokenizer_dir)
+    tokenizer.vae.half()
+    tokenizer.save_pretrained(out / "tokenizer")
+    return sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

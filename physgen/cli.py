@@ -54,6 +54,14 @@ def _train(args) -> None:
     print(json.dumps(train(config)), flush=True)
 
 
+def _export(args) -> None:
+    from physgen.checkpoint import export_checkpoint, load_checkpoint
+
+    size = export_checkpoint(args.model, args.tokenizer, args.out)
+    load_checkpoint(args.out)  # the exported folder must load
+    print(f"exported {args.out}: {size / 1e6:.1f} MB (fp16 safetensors)", flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="physgen", description="PhysGen: video models as physics simulators.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-episodes-per-scene", type=int, default=None)
     tr.add_argument("--seed", type=int, default=0)
     tr.set_defaults(func=_train)
+
+    ex = sub.add_parser("export", help="write a shippable fp16 checkpoint folder (model + tokenizer)")
+    ex.add_argument("--model", required=True, help="a trained PhysGen folder (e.g. runs/stage2/model)")
+    ex.add_argument("--tokenizer", default="runs/tokenizer/last")
+    ex.add_argument("--out", default="checkpoints/physgen-small")
+    ex.set_defaults(func=_export)
     return parser
 
 

@@ -37,3 +37,17 @@ def test_open_loop_fidelity_against_the_simulator(checkpoint, tmp_path):
     assert result["eval_episodes"] == 1 and result["eval_scenes"] == ["PushCube-v1"]
     assert 5 < result["psnr_copy_last"] < 60 and 5 < result["psnr_16"] < 60
     assert len(result["psnr_by_step"]) == 2
+
+
+def test_export_writes_a_small_fp16_checkpoint_that_loads(checkpoint, tmp_path):
+    from safetensors import safe_open
+
+    from physgen.checkpoint import export_checkpoint, load_checkpoint
+
+    out = tmp_path / "shipped"
+    size = export_checkpoint(checkpoint, checkpoint / "tokenizer", out)
+    assert size > 0
+    with safe_open(out / "diffusion_pytorch_model.safetensors", "pt") as f:
+        assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
+    model, tokenizer = load_checkpoint(out)
+    assert next(model.parameters()).dtype == torch.float32 and tokenizer.scale > 0
