@@ -33,18 +33,13 @@ class Rollout:
     step_index: int = 0  # absolute index of the next step
     h_frame: torch.Tensor | None = None  # (B, K, d) outputs of the last step's frame tokens
     h_last_action: torch.Tensor | None = None  # (B, d) output of the last step's last action token
-
-    def __post_init__(self):
-        if self.use_cache:
-            self.model.backbone.enable_kv_cache()
-        else:
-            self.model.backbone.disable_kv_cache()
+    caches: list | None = None  # per-layer KV caches, owned here (not by the shared model)
 
     @torch.no_grad()
     def start(self, frame_tokens: torch.Tensor) -> None:
         """Begin at frame O_0 (B, K, D); its action slot is the BOA chunk."""
         self.steps, self.step_index = [], 0
-        self.model.backbone.reset_kv_cache()
+        self.caches = self.model.backbone.new_kv_cache() if self.use_cache else None
         self.observe(frame_tokens, None)
 
     @torch.no_grad()
@@ -54,7 +49,7 @@ class Rollout:
         self.steps = (self.steps + [step])[-self.model.backbone.receptive_steps :]
         if self.use_cache:
             out = self._run([step], self.step_index, commit=True)
-            self.model.backbone.trim_kv_cache(self.step_index + 1)
+            self.model.backbone.trim_kv_cache(self.caches, self.step_index + 1)
         else:
             out = self._run(self.steps, self.step_index - len(self.steps) + 1, commit=False)
         self._keep_outputs(out)
@@ -78,7 +73,7 @@ class Rollout:
         emb = self.model.embed_frames(frame_tokens[:, None])[:, 0]  # (B, K, d)
         if self.use_cache:
             layout = TokenLayout.for_steps(self.step_index, 1, k, 0, device=emb.device)
-            h_frame = self.model.backbone(emb, layout, use_cache=True, commit=False)
+            h_frame = self.model.backbone(emb, layout, caches=self.caches, commit=False)
         else:
             window = self.steps[-(self.model.backbone.receptive_steps - 1) :] if self.model.backbone.receptive_steps > 1 else []
             first = self.step_index - len(window)
@@ -107,7 +102,7 @@ class Rollout:
 
     def _run(self, steps: list[_Step], first_step: int, commit: bool) -> torch.Tensor:
         x, layout = self._window_tokens(steps, first_step)
-        return self.model.backbone(x, layout, use_cache=self.use_cache, commit=commit)
+        return self.model.backbone(x, layout, caches=self.caches, commit=commit)
 
     def _keep_outputs(self, out: torch.Tensor) -> None:
         cfg = self.model.config

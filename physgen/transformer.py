@@ -165,22 +165,15 @@ class PhysicalTransformer(nn.Module):
         self.rotary = Rotary(dim // heads, theta_frame, theta_action)
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, self.rotary, window) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
-        self.caches: list[KVCache] | None = None
 
-    # NOVA-style cache switches: enable, reset, trim to a window of steps.
-    def enable_kv_cache(self) -> None:
-        self.caches = [KVCache() for _ in self.blocks]
+    def new_kv_cache(self) -> list[KVCache]:
+        """Empty per-layer caches. The caller (a Rollout) owns them, so one model can serve many
+        sessions at once without sharing state."""
+        return [KVCache() for _ in self.blocks]
 
-    def disable_kv_cache(self) -> None:
-        self.caches = None
-
-    def reset_kv_cache(self) -> None:
-        if self.caches is not None:
-            self.enable_kv_cache()
-
-    def trim_kv_cache(self, next_step: int) -> None:
+    def trim_kv_cache(self, caches: list[KVCache], next_step: int) -> None:
         """Keep what the band lets step next_step see: steps next_step - window + 1 onwards."""
-        for cache in self.caches or []:
+        for cache in caches:
             cache.trim(next_step - self.window + 1)
 
     @property
@@ -188,14 +181,11 @@ class PhysicalTransformer(nn.Module):
         """Steps back that can still influence an output through the stacked sliding windows."""
         return len(self.blocks) * (self.window - 1) + 1
 
-    def forward(self, x: torch.Tensor, layout: TokenLayout, use_cache: bool = False, commit: bool = True) -> torch.Tensor:
-        """With use_cache (after enable_kv_cache), x holds only new tokens; commit=False leaves the
-        cache unchanged (a tentative step, e.g. an imagined frame the policy reads actions from).
-        Training never passes use_cache, so a rollout's cache cannot leak into a loss."""
+    def forward(self, x: torch.Tensor, layout: TokenLayout, caches: list[KVCache] | None = None, commit: bool = True) -> torch.Tensor:
+        """With caches (from new_kv_cache), x holds only new tokens; commit=False leaves the caches
+        unchanged (a tentative step, e.g. an imagined frame the policy reads actions from)."""
         positions = layout.positions(self.num_frame + self.num_action, self.num_frame)
-        if use_cache and self.caches is None:
-            raise RuntimeError("use_cache=True needs enable_kv_cache() first")
-        caches = self.caches if use_cache else [None] * len(self.blocks)
+        caches = caches if caches is not None else [None] * len(self.blocks)
         for block, cache in zip(self.blocks, caches):
             x = block(x, layout, positions, cache, commit)
         return self.norm(x)

@@ -131,7 +131,7 @@ def test_kv_cache_is_trimmed_to_the_window():
     rollout.start(torch.randn(1, K, D))
     for _ in range(6):
         rollout.observe(torch.randn(1, K, D), torch.zeros(1, L, 7))
-    steps = model.backbone.caches[0].layout.step.unique()
+    steps = rollout.caches[0].layout.step.unique()
     assert len(steps) == model.config.history - 1
 
 
@@ -235,3 +235,26 @@ def test_missing_or_offline_checkpoint_gives_a_clear_error(tmp_path, monkeypatch
     (tmp_path / "config.json").write_text(json.dumps({"_class_name": "PhysGen", "scheduler": "nope"}))
     with pytest.raises(InputError):
         load_checkpoint(tmp_path)
+
+
+def test_two_rollouts_on_one_model_do_not_share_state():
+    model = tiny_model().eval()
+    g = torch.Generator().manual_seed(2)
+    frames_a, frames_b = torch.randn(4, 1, K, D, generator=g), torch.randn(4, 1, K, D, generator=g)
+    act = torch.zeros(1, L, 7)
+
+    def alone(frames):
+        r = Rollout(model)
+        r.start(frames[0])
+        for f in frames[1:]:
+            r.observe(f, act)
+        return r.h_frame
+
+    a, b = Rollout(model), Rollout(model)
+    a.start(frames_a[0])
+    b.start(frames_b[0])
+    for fa, fb in zip(frames_a[1:], frames_b[1:]):
+        a.observe(fa, act)
+        b.observe(fb, act)
+    torch.testing.assert_close(a.h_frame, alone(frames_a))
+    torch.testing.assert_close(b.h_frame, alone(frames_b))
