@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+from app.model_store import shared_model
 from app.rendering import blank, upscale
 from app.session import StudioSession
 from physgen.action_text import parse_actions
@@ -15,9 +16,18 @@ from physgen.scenes import SCENES, get_scene
 from physgen.sim import Simulator, validate_seed
 
 NO_PREDICTION_NOTE = (
-    "**Prediction is not available yet.** The PhysGen world model is still being trained; this page "
-    "runs the real ManiSkill simulator only. Nothing on it is a model prediction."
+    "**Prediction is not available.** No PhysGen checkpoint could be loaded, so this page runs the "
+    "real ManiSkill simulator only. Nothing on it is a model prediction."
 )
+PREDICTION_NOTE = (
+    "Left: the robot's real execution in ManiSkill. Right: what PhysGen imagines for the same actions, "
+    "one frame per chunk of 8 actions, starting from the same real first frame and never seeing a real frame again."
+)
+
+
+def prediction_banner() -> str:
+    _, _, reason = shared_model()
+    return PREDICTION_NOTE if reason is None else f"{NO_PREDICTION_NOTE} ({reason})"
 
 
 def scene_choices() -> list[tuple[str, str]]:
@@ -25,24 +35,33 @@ def scene_choices() -> list[tuple[str, str]]:
 
 
 def load_scene(session: StudioSession | None, scene: str, seed, random_seed: bool = False):
-    """Reset the session's simulator to (scene, seed). Returns (session, image, status, seed)."""
+    """Reset the session's simulator and world model to (scene, seed).
+
+    Returns (session, simulator image, predicted image, status, seed)."""
     session = session or StudioSession()
     try:
         spec = get_scene(scene)
         seed = random.randint(0, 9_999) if random_seed else validate_seed(seed)
     except InputError as exc:
-        return session, _current_image(session), f"⚠️ {exc}", seed
+        return session, _current_image(session), _current_prediction(session), f"⚠️ {exc}", seed
     if session.sim is None:
         session.sim = Simulator()
     try:
         obs = session.sim.reset(spec.env_id, seed)
     except SimulatorUnavailable as exc:
         session.sim_error = str(exc)
-        return session, blank(), f"⚠️ The simulator cannot start on this machine. {exc}", seed
+        return session, blank(), blank(), f"⚠️ The simulator cannot start on this machine. {exc}", seed
     session.scene, session.seed = spec.env_id, seed
-    session.frames = [obs.frame]
+    session.frames, session.predicted = [obs.frame], []
+    model, tokenizer, _ = shared_model()
+    if model is not None:
+        from physgen.world_env import WorldModelEnv
+
+        if session.world is None:
+            session.world = WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps)
+        session.predicted = [session.world.reset(frame=obs.frame, seed=seed).frame]
     status = f"Loaded **{spec.title}** (`{spec.env_id}`, seed {seed}). {spec.description}"
-    return session, upscale(obs.frame), status, seed
+    return session, upscale(obs.frame), _current_prediction(session), status, seed
 
 
 def preview_actions(text: str, chunk_len: int = 8):
@@ -56,18 +75,28 @@ def preview_actions(text: str, chunk_len: int = 8):
 
 
 def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
-    """Parse and execute typed actions in the simulator. Returns (session, image, status, rows)."""
+    """Execute typed actions in the simulator and the world model.
+
+    Returns (session, simulator image, predicted image, status, rows)."""
     if session is None or session.sim is None or session.scene is None:
-        return session, blank(), "⚠️ Load a scene first.", []
+        return session, blank(), blank(), "⚠️ Load a scene first.", []
     try:
         program = parse_actions(text, chunk_len=chunk_len)
     except InputError as exc:
-        return session, _current_image(session), f"⚠️ {exc}", []
+        return session, _current_image(session), _current_prediction(session), f"⚠️ {exc}", []
     try:
         result = session.sim.step(program.actions)
     except InputError as exc:
-        return session, _current_image(session), f"⚠️ {exc}", program.preview()
+        return session, _current_image(session), _current_prediction(session), f"⚠️ {exc}", program.preview()
     session.frames.extend(result.frames)
+    divergence = ""
+    if session.world is not None:
+        predicted = session.world.step(program.actions)
+        session.predicted.extend(predicted.frames)
+        from physgen.evaluate import frame_metrics
+
+        m = frame_metrics(predicted.frame, result.frame, session.frames[0], result.observation.object_mask)
+        divergence = f" Prediction vs simulator: PSNR {m['psnr']:.1f} dB, SSIM {m['ssim']:.3f}."
     obs = result.observation
     x, y, z = obs.ee_pose[:3]
     gripper = "closed" if program.actions[-1, 6] < 0 else "open"
@@ -75,9 +104,9 @@ def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
     status = (
         f"Executed {len(program.actions)} control steps (total {obs.elapsed_steps}). "
         f"Gripper at x={x:.3f}, y={y:.3f}, z={z:.3f} m, {gripper}. {visible}. "
-        f"Success: {'yes' if obs.success else 'no'}."
+        f"Success: {'yes' if obs.success else 'no'}.{divergence}"
     )
-    return session, upscale(obs.frame), status, program.preview()
+    return session, upscale(obs.frame), _current_prediction(session), status, program.preview()
 
 
 def close_session(session: StudioSession | None) -> None:
@@ -87,4 +116,8 @@ def close_session(session: StudioSession | None) -> None:
 
 def _current_image(session: StudioSession):
     return upscale(session.frames[-1]) if session.frames else blank()
+
+
+def _current_prediction(session: StudioSession):
+    return upscale(session.predicted[-1]) if session.predicted else blank()
 

@@ -17,7 +17,7 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="PhysGen Studio") as demo:
         session = gr.State(None, delete_callback=callbacks.close_session)
         gr.Markdown("# PhysGen Studio\nA ManiSkill robot scene, stepped by the actions you type.")
-        gr.Markdown(callbacks.NO_PREDICTION_NOTE)
+        gr.Markdown(callbacks.prediction_banner(), elem_id="banner")
         with gr.Row():
             with gr.Column(scale=1):
                 scene = gr.Dropdown(callbacks.scene_choices(), value=next(iter(SCENES)), label="Scene")
@@ -28,13 +28,15 @@ def build_app() -> gr.Blocks:
                 actions = gr.Textbox(EXAMPLE_ACTIONS, lines=5, label="Actions", info=ACTION_HELP, elem_id="actions-text")
                 with gr.Row():
                     parse = gr.Button("Preview")
-                    run = gr.Button("Run in simulator", variant="primary")
-            with gr.Column(scale=2):
-                image = gr.Image(blank(), label="Simulator (studio camera)", format="png", interactive=False, height=512, elem_id="sim-image")
+                    run = gr.Button("Run", variant="primary")
+            with gr.Column(scale=3):
+                with gr.Row():
+                    image = gr.Image(blank(), label="Simulator (studio camera)", format="png", interactive=False, height=420, elem_id="sim-image")
+                    predicted = gr.Image(blank(), label="PhysGen prediction", format="png", interactive=False, height=420, elem_id="pred-image")
                 status = gr.Markdown("Choose a scene and press **Load scene**.", elem_id="status")
         preview = gr.Dataframe(headers=list(PREVIEW_HEADERS), label="Parsed actions", interactive=False)
 
-        load.click(callbacks.load_scene, [session, scene, seed, random_seed], [session, image, status, seed], api_name="load_scene")
+        load.click(callbacks.load_scene, [session, scene, seed, random_seed], [session, image, predicted, status, seed], api_name="load_scene")
         parse.click(callbacks.preview_actions, [actions], [preview, status], api_name="parse_actions")
-        run.click(callbacks.run_actions, [session, actions], [session, image, status, preview], api_name="run")
+        run.click(callbacks.run_actions, [session, actions], [session, image, predicted, status, preview], api_name="run")
     return demo

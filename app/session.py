@@ -16,6 +16,8 @@ class StudioSession:
     seed: int | None = None
     frames: list[np.ndarray] = field(default_factory=list)  # simulator frames since the last load
     sim_error: str | None = None  # set when the simulator cannot start on this machine
+    world: object | None = None  # this session's physgen.world_env.WorldModelEnv (own KV cache)
+    predicted: list[np.ndarray] = field(default_factory=list)  # predicted frames, one per chunk
 
     def close(self) -> None:
         if self.sim is not None:

@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -70,9 +70,11 @@ def test_load_type_and_run_in_a_real_browser(server, tmp_path):
         page.get_by_role("button", name="Load scene").click()
         page.get_by_text("Loaded", exact=False).first.wait_for(timeout=90_000)
         page.locator("#actions-text textarea").fill("right 5cm; down 6cm; close; up 4cm")
-        page.get_by_role("button", name="Run in simulator").click()
+        page.get_by_role("button", name="Run", exact=True).click()
         page.get_by_text("Executed 32 control steps", exact=False).first.wait_for(timeout=90_000)
         frame = image_pixels(page, "sim-image")
+        prediction = image_pixels(page, "pred-image")
         page.screenshot(path=str(shots / "browser_run.png"), full_page=True)
         browser.close()
     assert frame.std() > 10, "simulator image is blank"
+    assert prediction.std() > 10, "prediction image is blank"

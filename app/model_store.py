@@ -1,0 +1,34 @@
+"""The loaded PhysGen checkpoint, shared read-only by all sessions.
+
+Weights are not user state: every session gets its own WorldModelEnv (and so its own KV caches)
+around the same model. The checkpoint is `checkpoints/physgen-small` unless PHYSGEN_CHECKPOINT
+names another folder or hub id.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from physgen.checkpoint import DEFAULT_CHECKPOINT
+from physgen.errors import InputError
+
+
+def checkpoint_name() -> str:
+    return os.environ.get("PHYSGEN_CHECKPOINT", str(DEFAULT_CHECKPOINT))
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name: str):
+    from physgen.checkpoint import load_checkpoint
+
+    return load_checkpoint(name)
+
+
+def shared_model():
+    """(model, tokenizer, None), or (None, None, reason) when no checkpoint can be loaded."""
+    try:
+        model, tokenizer = _load(checkpoint_name())
+    except InputError as exc:
+        return None, None, str(exc)
+    return model, tokenizer, None
