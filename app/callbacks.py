@@ -93,7 +93,7 @@ def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
     if session.world is not None:
         predicted = session.world.step(program.actions)
         session.predicted.extend(predicted.frames)
-        from physgen.evaluate import frame_metrics
+        from physgen.metrics import frame_metrics
 
         m = frame_metrics(predicted.frame, result.frame, session.frames[0], result.observation.object_mask)
         divergence = f" Prediction vs simulator: PSNR {m['psnr']:.1f} dB, SSIM {m['ssim']:.3f}."

@@ -17,32 +17,8 @@ import numpy as np
 
 from physgen.dataset import find_demo_episodes
 from physgen.errors import InputError
+from physgen.metrics import frame_metrics
 from physgen.scenes import TARGET_TASKS
-
-CHANGE_THRESHOLD = 12  # intensity difference (0-255) that counts as a changed pixel
-
-
-def _psnr(pred: np.ndarray, real: np.ndarray, mask: np.ndarray | None = None) -> float:
-    err = (pred.astype(np.float64) - real.astype(np.float64)) ** 2  # (H, W, 3)
-    err = err.mean(axis=-1)
-    if mask is not None:
-        if not mask.any():
-            return float("nan")
-        err = err[mask]
-    return float(10 * np.log10(255.0**2 / max(err.mean(), 1e-10)))
-
-
-def _ssim(pred: np.ndarray, real: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
-
-    return float(structural_similarity(pred, real, channel_axis=2, data_range=255))
-
-
-def frame_metrics(pred: np.ndarray, real: np.ndarray, first: np.ndarray, objects: np.ndarray) -> dict:
-    changed = np.abs(real.astype(int) - first.astype(int)).max(axis=-1) > CHANGE_THRESHOLD
-    return {"psnr": _psnr(pred, real), "ssim": _ssim(pred, real), "psnr_changed": _psnr(pred, real, changed),
-            "psnr_object": _psnr(pred, real, objects)}
-
 
 def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene: int = 3, horizon: int = 16) -> dict:
     """Mean metrics of the world model and the baselines over held-out episodes.

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from physgen.errors import InputError
+from physgen.metrics import psnr
 from physgen.scenes import CAMERA_NAME, FIRST_OBJECT_SEGMENTATION_ID
 
 
@@ -163,13 +164,6 @@ def load_frames(demos_root, videos_root, max_frames: int, seed: int = 0, split: 
     return np.concatenate(frames)[:max_frames], np.concatenate(masks)[:max_frames]
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> float:
-    """PSNR in dB between uint8 images (..., 3, H, W); mask (..., H, W) restricts the pixels."""
-    err = (a.float() - b.float()).pow(2).mean(dim=-3)  # (..., H, W)
-    mse = err.mean() if mask is None else err[mask].mean()
-    return float(10 * torch.log10(255.0**2 / mse.clamp_min(1e-10)))
-
-
 @dataclass
 class TokenizerTrainConfig:
     minutes: float = 25.0  # wall-clock budget of this run (a resumed run gets a fresh budget)
@@ -257,12 +251,8 @@ def evaluate_tokenizer(tokenizer: FrameTokenizer, frames: np.ndarray, masks: np.
     tokenizer.eval()
     x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (N, 3, H, W) uint8
     recon = torch.cat([tokenizer.decode(tokenizer.encode(b)) for b in x.split(32)])
-    m = torch.from_numpy(masks)
-    return {
-        "psnr": psnr(recon, x),
-        "object_psnr": psnr(recon, x, m) if m.any() else float("nan"),
-        "val_frames": len(frames),
-    }
+    recon = recon.permute(0, 2, 3, 1).numpy()  # (N, H, W, 3)
+    return {"psnr": psnr(recon, frames), "object_psnr": psnr(recon, frames, masks), "val_frames": len(frames)}
 
 
 def _save(tokenizer: FrameTokenizer, opt, step: int, elapsed: float, out: Path, frames: np.ndarray) -> None:

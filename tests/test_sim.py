@@ -133,3 +133,18 @@ def test_display_render_is_a_large_third_person_view():
         assert simulator.step(PUSH).observation.display.shape == (512, 512, 3)
     finally:
         simulator.close()
+
+
+@pytest.mark.parametrize("scene", list(SCENES))
+def test_task_objects_have_segmentation_ids_from_18(sim, scene):
+    from physgen.scenes import FIRST_OBJECT_SEGMENTATION_ID
+
+    sim.reset(scene, 0)
+    id_map = sim.env.unwrapped.segmentation_id_map
+    for seg_id, actor in id_map.items():
+        is_object = actor.name in SCENES[scene].objects
+        is_fixture = actor.name.startswith("panda") or actor.name in ("table-workspace", "ground")
+        if is_object:
+            assert seg_id >= FIRST_OBJECT_SEGMENTATION_ID
+        if is_fixture:
+            assert seg_id < FIRST_OBJECT_SEGMENTATION_ID
