@@ -35,7 +35,8 @@ def _train_tokenizer(args) -> None:
 
     from physgen.tokenizer import TokenizerTrainConfig, train_tokenizer
 
-    config = TokenizerTrainConfig(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size, max_frames=args.max_frames)
+    config = TokenizerTrainConfig(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size,
+                                  max_frames=args.max_frames, crop=args.crop)
     metrics = train_tokenizer(args.demos, args.videos, args.out, config, resume=not args.restart)
     print(json.dumps(metrics), flush=True)
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--max-steps", type=int, default=100_000)
     tok.add_argument("--batch-size", type=int, default=16)
     tok.add_argument("--max-frames", type=int, default=12_000)
+    tok.add_argument("--crop", type=int, default=128, help="training crop size; 128 = whole frames")
     tok.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     tok.set_defaults(func=_train_tokenizer)
 
