@@ -1,28 +1,47 @@
-"""Callbacks: plain functions of (session, inputs) -> outputs, testable without a browser.
+"""Callbacks of the studio tab: plain functions of (session, inputs) -> outputs, testable without a browser.
 
 They never raise to Gradio: every user error becomes an inline message and the session is kept.
+Most return the same view: (session, simulator image, predicted image, status, divergence plot,
+trajectory plot, scrubber).
 """
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
+import gradio as gr
+import numpy as np
+
+from app.gpu import gpu
 from app.model_store import shared_model
-from app.rendering import blank, upscale
+from app.overlay import draw_targets
+from app.plots import divergence_figure, trajectory_figure
+from app.rendering import DISPLAY_SIZE, blank, upscale
 from app.session import StudioSession
-from physgen.action_text import parse_actions
+from physgen.action_text import move_command, parse_actions
+from physgen.control import commanded_path, pad_to_chunks, pixel_to_table
 from physgen.errors import InputError, SimulatorUnavailable
+from physgen.metrics import frame_metrics
+from physgen.presets import preset_text
 from physgen.scenes import SCENES, get_scene
 from physgen.sim import Simulator, validate_seed
 
+FIRST_FRAMES = Path(__file__).resolve().parents[1] / "assets" / "first_frames"
 NO_PREDICTION_NOTE = (
     "**Prediction is not available.** No PhysGen checkpoint could be loaded, so this page runs the "
     "real ManiSkill simulator only. Nothing on it is a model prediction."
 )
 PREDICTION_NOTE = (
     "Left: the robot's real execution in ManiSkill. Right: what PhysGen imagines for the same actions, "
-    "one frame per chunk of 8 actions, starting from the same real first frame and never seeing a real frame again."
+    "one frame per chunk of 8 actions, starting from the same real first frame and never seeing a real frame "
+    "again (except in policy mode, where it watches the simulator)."
 )
+NO_SIMULATOR_NOTE = (
+    "⚠️ **The simulator cannot start on this machine**, so only PhysGen's predictions are shown, "
+    "starting from a stored first frame of each scene (seed 0)."
+)
+HEIGHT_RANGE_CM = (1.0, 30.0)
 
 
 def prediction_banner() -> str:
@@ -34,36 +53,89 @@ def scene_choices() -> list[tuple[str, str]]:
     return [(f"{spec.title} ({env_id})", env_id) for env_id, spec in SCENES.items()]
 
 
-def load_scene(session: StudioSession | None, scene: str, seed, random_seed: bool = False):
-    """Reset the session's simulator and world model to (scene, seed).
+# ----------------------------------------------------------------------------------------- view
+def view(session: StudioSession, status: str, chunk: int | None = None):
+    """The studio's standard outputs for `session`, showing chunk `chunk` (default: the last)."""
+    last = session.num_chunks
+    chunk = last if chunk is None else int(np.clip(chunk, 0, max(last, 0)))
+    real = _at(session.real, chunk)
+    sim_image = upscale(real) if real is not None else blank()
+    if chunk == last and session.targets:
+        sim_image = draw_targets(sim_image, [p for p, _ in session.targets], DISPLAY_SIZE / real.shape[0])
+    predicted = _at(session.predicted, chunk)
+    targets = [t for _, t in session.targets]
+    return (
+        session,
+        sim_image,
+        upscale(predicted) if predicted is not None else blank(),
+        status,
+        divergence_figure(session.divergence),
+        trajectory_figure(session.commanded, session.executed, targets),
+        gr.Slider(minimum=0, maximum=max(last, 1), value=chunk, step=1, interactive=last > 0),
+    )
 
-    Returns (session, simulator image, predicted image, status, seed)."""
+
+def _at(frames: list[np.ndarray], index: int):
+    return frames[min(index, len(frames) - 1)] if frames else None
+
+
+def message_view(session: StudioSession | None, text: str):
+    return view(session or StudioSession(), f"⚠️ {text}")
+
+
+# ----------------------------------------------------------------------------------------- scene
+def load_scene(session: StudioSession | None, scene: str, seed, random_seed: bool = False):
+    """Reset the session's simulator and world model to (scene, seed). Returns view + (seed,)."""
     session = session or StudioSession()
     try:
         spec = get_scene(scene)
         seed = random.randint(0, 9_999) if random_seed else validate_seed(seed)
     except InputError as exc:
-        return session, _current_image(session), _current_prediction(session), f"⚠️ {exc}", seed
-    if session.sim is None:
-        session.sim = Simulator()
-    try:
-        obs = session.sim.reset(spec.env_id, seed)
-    except SimulatorUnavailable as exc:
-        session.sim_error = str(exc)
-        return session, blank(), blank(), f"⚠️ The simulator cannot start on this machine. {exc}", seed
+        return (*message_view(session, str(exc)), seed)
+    first, notes = None, []
+    if session.sim_error is None:
+        try:
+            session.sim = session.sim or Simulator()
+            obs = session.sim.reset(spec.env_id, seed)
+            first = obs.frame
+        except SimulatorUnavailable as exc:
+            session.close()
+            session.sim_error = str(exc)
+    if first is None:
+        stored = FIRST_FRAMES / f"{spec.env_id}.png"
+        if not stored.exists():
+            return (*message_view(session, f"The simulator cannot start here and no stored frame exists for {spec.env_id}. {session.sim_error}"), seed)
+        import mediapy
+
+        first, seed = mediapy.read_image(stored)[..., :3], 0
+        notes.append(f"{NO_SIMULATOR_NOTE} ({session.sim_error})")
     session.scene, session.seed = spec.env_id, seed
-    session.frames, session.predicted = [obs.frame], []
+    session.clear_episode()
+    if session.sim is not None:
+        session.real = [first]
+        session.executed = [session.sim.ee_position]
+        session.commanded = [session.sim.ee_position]
     model, tokenizer, _ = shared_model()
     if model is not None:
         from physgen.world_env import WorldModelEnv
 
-        if session.world is None:
-            session.world = WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps)
-        session.predicted = [session.world.reset(frame=obs.frame, seed=seed).frame]
-    status = f"Loaded **{spec.title}** (`{spec.env_id}`, seed {seed}). {spec.description}"
-    return session, upscale(obs.frame), _current_prediction(session), status, seed
+        session.world = session.world or WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps)
+        session.predicted = [_reset_world(session.world, first, seed)]
+    status = " ".join([f"Loaded **{spec.title}** (`{spec.env_id}`, seed {seed}). {spec.description}", *notes])
+    return (*view(session, status), seed)
 
 
+@gpu
+def _reset_world(world, frame: np.ndarray, seed: int) -> np.ndarray:
+    return world.reset(frame=frame, seed=seed).frame
+
+
+@gpu
+def _predict_chunk(world, chunk: np.ndarray) -> np.ndarray:
+    return world.step(chunk).frame
+
+
+# ----------------------------------------------------------------------------------------- typed actions
 def preview_actions(text: str, chunk_len: int = 8):
     """Parse typed actions. Returns (table rows, message); a parse error is the message."""
     try:
@@ -75,49 +147,143 @@ def preview_actions(text: str, chunk_len: int = 8):
 
 
 def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
-    """Execute typed actions in the simulator and the world model.
+    """Execute typed actions chunk by chunk in the world model and the simulator, streaming each.
 
-    Returns (session, simulator image, predicted image, status, rows)."""
-    if session is None or session.sim is None or session.scene is None:
-        return session, blank(), blank(), "⚠️ Load a scene first.", []
+    Yields the view twice per chunk: first with PhysGen's predicted frame (it is fast), then with the
+    simulator's frame and the divergence."""
+    if session is None or session.scene is None:
+        yield message_view(session, "Load a scene first.")
+        return
     try:
         program = parse_actions(text, chunk_len=chunk_len)
     except InputError as exc:
-        return session, _current_image(session), _current_prediction(session), f"⚠️ {exc}", []
-    try:
-        result = session.sim.step(program.actions)
-    except InputError as exc:
-        return session, _current_image(session), _current_prediction(session), f"⚠️ {exc}", program.preview()
-    session.frames.extend(result.frames)
-    divergence = ""
-    if session.world is not None:
-        predicted = session.world.step(program.actions)
-        session.predicted.extend(predicted.frames)
-        from physgen.metrics import frame_metrics
+        yield message_view(session, str(exc))
+        return
+    if session.world is None and session.sim is None:
+        yield message_view(session, "Neither the simulator nor a PhysGen checkpoint is available on this machine.")
+        return
+    actions, pad = pad_to_chunks(program.actions, chunk_len)
+    session.texts.append(text)
+    session.targets.clear()
+    session.mode = "typed"
+    if session.sim is not None:
+        session.commanded.extend(commanded_path(session.executed[-1], actions)[1:])
+    chunks = actions.reshape(-1, chunk_len, actions.shape[1])
+    for i, chunk in enumerate(chunks, start=1):
+        progress = f"Chunk {i}/{len(chunks)}"
+        if session.world is not None:
+            session.predicted.append(_predict_chunk(session.world, chunk))
+            yield view(session, f"{progress}: PhysGen has imagined this chunk; the simulator is executing it…")
+        if session.sim is not None:
+            result = session.sim.step(chunk)
+            record_real(session, result)
+        session.actions.append(chunk)
+        yield view(session, f"{progress} done.")
+    yield view(session, _summary(session, len(actions), pad))
 
-        m = frame_metrics(predicted.frame, result.frame, session.frames[0], result.observation.object_mask)
-        divergence = f" Prediction vs simulator: PSNR {m['psnr']:.1f} dB, SSIM {m['ssim']:.3f}."
-    obs = result.observation
-    x, y, z = obs.ee_pose[:3]
-    gripper = "closed" if program.actions[-1, 6] < 0 else "open"
-    visible = ", ".join(f"{k} {'visible' if v else 'hidden'}" for k, v in obs.object_visible.items())
-    status = (
-        f"Executed {len(program.actions)} control steps (total {obs.elapsed_steps}). "
-        f"Gripper at x={x:.3f}, y={y:.3f}, z={z:.3f} m, {gripper}. {visible}. "
-        f"Success: {'yes' if obs.success else 'no'}.{divergence}"
-    )
-    return session, upscale(obs.frame), _current_prediction(session), status, program.preview()
+
+def record_real(session: StudioSession, result) -> None:
+    session.real.append(result.frame)
+    session.executed.extend(np.asarray(result.ee_poses)[:, :3].astype(np.float64))
+    session.success = result.observation.success
+    chunk = len(session.real) - 1
+    if session.world is not None and chunk < len(session.predicted):
+        m = frame_metrics(session.predicted[chunk], result.frame, session.real[0], result.observation.object_mask)
+        session.divergence.append({"chunk": chunk, "psnr": m["psnr"], "ssim": m["ssim"]})
+
+
+def _summary(session: StudioSession, steps: int, pad: int) -> str:
+    parts = [f"Executed {steps} control steps ({steps // 8} chunks; {pad} hold steps completed the last chunk)." if pad
+             else f"Executed {steps} control steps."]
+    if session.sim is not None:
+        obs_xyz = session.executed[-1]
+        parts.append(f"Total {len(session.executed) - 1} steps. Gripper at x={obs_xyz[0]:.3f}, y={obs_xyz[1]:.3f}, z={obs_xyz[2]:.3f} m.")
+        parts.append(f"Success: {'yes' if session.success else 'no'}.")
+    else:
+        parts.append("Simulator unavailable: prediction only.")
+    if session.divergence:
+        d = session.divergence[-1]
+        parts.append(f"Prediction vs simulator at chunk {d['chunk']}: PSNR {d['psnr']:.1f} dB, SSIM {d['ssim']:.3f}.")
+    return " ".join(parts)
+
+
+def scrub(session: StudioSession | None, chunk):
+    """Show the simulator and predicted frames at a chunk boundary. Returns (sim image, predicted image, status)."""
+    if session is None or session.scene is None:
+        return blank(), blank(), "⚠️ Load a scene first."
+    out = view(session, "", chunk)
+    shown = int(out[6].value)
+    d = next((d for d in session.divergence if d["chunk"] == shown), None)
+    extra = f": PSNR {d['psnr']:.1f} dB, SSIM {d['ssim']:.3f}" if d else ""
+    return out[1], out[2], f"Showing chunk {shown} of {session.num_chunks}{extra}."
+
+
+# ----------------------------------------------------------------------------------------- clicks and presets
+def click_target(session: StudioSession | None, text: str, height_cm, evt: gr.SelectData):
+    """A click on the simulator image adds a 'move' to the clicked table point at the chosen height.
+
+    Returns (session, simulator image, actions text, status)."""
+    return _click(session, text, height_cm, evt.index)
+
+
+def _click(session, text, height_cm, display_xy):
+    if session is None or session.sim is None or not session.real:
+        return session, blank(), text, "⚠️ Load a scene first (clicking needs the simulator's camera)."
+    current = view(session, "")[1]
+    try:
+        height = float(height_cm)
+        if not HEIGHT_RANGE_CM[0] <= height <= HEIGHT_RANGE_CM[1]:
+            raise InputError(f"height must be between {HEIGHT_RANGE_CM[0]:g} and {HEIGHT_RANGE_CM[1]:g} cm; got {height:g}")
+        camera = session.sim.camera
+        size = int(camera["image_size"][0])
+        scale = DISPLAY_SIZE / size
+        pixel = np.asarray(display_xy, dtype=np.float64) / scale
+        table = pixel_to_table(pixel, camera["intrinsic"], camera["extrinsic_cv"], (size, size))
+        planned = session.executed[-1] + _planned_offset(text)
+        target = np.array([table[0], table[1], height / 100])
+    except (InputError, TypeError, ValueError) as exc:
+        return session, current, text, f"⚠️ {exc}"
+    session.targets.append((pixel, target))
+    command = move_command(target - planned)
+    new_text = (text.rstrip() + "\n" if text.strip() else "") + command
+    status = f"Target {len(session.targets)}: table point x={target[0]:.3f}, y={target[1]:.3f} m at {height:g} cm → added `{command}`."
+    return session, view(session, "")[1], new_text, status
+
+
+def _planned_offset(text: str) -> np.ndarray:
+    """Net displacement (m) of the commands already in the box, so a click continues from their end."""
+    if not text.strip():
+        return np.zeros(3)
+    try:
+        program = parse_actions(text)
+    except InputError as exc:
+        raise InputError(f"fix the actions text before adding clicked targets: {exc}") from None
+    return commanded_path(np.zeros(3), program.actions)[-1]
+
+
+def clear_targets(session: StudioSession | None):
+    """Forget clicked targets and empty the actions box. Returns (session, simulator image, text, status)."""
+    if session is None:
+        return session, blank(), "", "Cleared."
+    session.targets.clear()
+    return session, view(session, "")[1], "", "Cleared the actions and the clicked targets."
+
+
+def apply_preset(session: StudioSession | None, name: str):
+    """Fill the actions box with a preset move from the gripper's current position. Returns (text, status)."""
+    if session is None or session.sim is None or session.scene is None:
+        return gr.update(), "⚠️ Load a scene first (presets aim at the scene's objects)."
+    try:
+        text = preset_text(name, session.sim.ee_position, session.sim.object_positions)
+    except InputError as exc:
+        return gr.update(), f"⚠️ {exc}"
+    return text, f"Preset **{name}** written to the actions box; press Run to execute it."
+
+
+def append_command(text: str, command: str) -> str:
+    return (text.rstrip() + "\n" if text and text.strip() else "") + command
 
 
 def close_session(session: StudioSession | None) -> None:
     if session is not None:
         session.close()
-
-
-def _current_image(session: StudioSession):
-    return upscale(session.frames[-1]) if session.frames else blank()
-
-
-def _current_prediction(session: StudioSession):
-    return upscale(session.predicted[-1]) if session.predicted else blank()
-

@@ -5,38 +5,100 @@ from __future__ import annotations
 import gradio as gr
 
 from app import callbacks
+from app.export import export_episode, load_action_file
+from app.permanence_tab import run_permanence_probe
+from app.plots import divergence_figure, presence_figure, trajectory_figure
+from app.policy import MAX_POLICY_CHUNKS, let_physgen_act
 from app.rendering import blank
 from physgen.action_text import HELP as ACTION_HELP
 from physgen.action_text import PREVIEW_HEADERS
+from physgen.presets import PRESETS
 from physgen.scenes import SCENES
 
 EXAMPLE_ACTIONS = "right 5cm; down 8cm\nclose; up 5cm\nwait 2"
+CLICK_HELP = (
+    "**Click the simulator image** to add a move to that point of the table, at the height below; "
+    "clicks chain into a path (yellow markers). Then press **Run**."
+)
 
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PhysGen Studio") as demo:
         session = gr.State(None, delete_callback=callbacks.close_session)
-        gr.Markdown("# PhysGen Studio\nA ManiSkill robot scene, stepped by the actions you type.")
+        gr.Markdown(
+            "# PhysGen Studio\nA pretrained video model used as a physics simulator: type or click actions, "
+            "and watch PhysGen imagine the robot's future next to the real ManiSkill simulation."
+        )
         gr.Markdown(callbacks.prediction_banner(), elem_id="banner")
-        with gr.Row():
-            with gr.Column(scale=1):
-                scene = gr.Dropdown(callbacks.scene_choices(), value=next(iter(SCENES)), label="Scene")
-                with gr.Row():
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-                    random_seed = gr.Checkbox(False, label="Random seed")
-                load = gr.Button("Load scene", variant="primary")
-                actions = gr.Textbox(EXAMPLE_ACTIONS, lines=5, label="Actions", info=ACTION_HELP, elem_id="actions-text")
-                with gr.Row():
-                    parse = gr.Button("Preview")
-                    run = gr.Button("Run", variant="primary")
-            with gr.Column(scale=3):
-                with gr.Row():
-                    image = gr.Image(blank(), label="Simulator (studio camera)", format="png", interactive=False, height=420, elem_id="sim-image")
-                    predicted = gr.Image(blank(), label="PhysGen prediction", format="png", interactive=False, height=420, elem_id="pred-image")
-                status = gr.Markdown("Choose a scene and press **Load scene**.", elem_id="status")
-        preview = gr.Dataframe(headers=list(PREVIEW_HEADERS), label="Parsed actions", interactive=False)
+        with gr.Tab("Studio"):
+            with gr.Row():
+                with gr.Column(scale=1, min_width=320):
+                    scene = gr.Dropdown(callbacks.scene_choices(), value=next(iter(SCENES)), label="Scene")
+                    with gr.Row():
+                        seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                        random_seed = gr.Checkbox(False, label="Random seed")
+                    load = gr.Button("Load scene", variant="primary")
+                    actions = gr.Textbox(EXAMPLE_ACTIONS, lines=6, label="Actions", info=ACTION_HELP, elem_id="actions-text")
+                    with gr.Row():
+                        parse = gr.Button("Preview")
+                        run = gr.Button("Run", variant="primary")
+                    gr.Markdown(CLICK_HELP)
+                    height = gr.Slider(*callbacks.HEIGHT_RANGE_CM, value=8, step=0.5, label="Height of clicked targets above the table (cm)")
+                    with gr.Row():
+                        close_gripper = gr.Button("Close gripper", size="sm")
+                        open_gripper = gr.Button("Open gripper", size="sm")
+                        clear = gr.Button("Clear", size="sm")
+                    with gr.Row():
+                        preset = gr.Dropdown(list(PRESETS), value=next(iter(PRESETS)), label="Preset move", scale=3)
+                        use_preset = gr.Button("Use preset", size="sm", scale=1)
+                    with gr.Accordion("Let PhysGen act (policy mode)", open=False):
+                        policy_chunks = gr.Slider(1, MAX_POLICY_CHUNKS, value=8, step=1, label="Chunks to act")
+                        act = gr.Button("Let PhysGen act")
+                    with gr.Accordion("Export / load", open=False):
+                        export = gr.Button("Export episode (mp4 + actions JSON)")
+                        video_file = gr.File(label="Side-by-side video", interactive=False)
+                        actions_file = gr.File(label="Actions JSON", interactive=False)
+                        upload = gr.File(label="Load an actions .json file", file_types=[".json"], type="filepath")
+                with gr.Column(scale=3):
+                    with gr.Row():
+                        image = gr.Image(blank(), label="Simulator (studio camera): click to set targets", format="png", interactive=False, height=420, elem_id="sim-image")
+                        predicted = gr.Image(blank(), label="PhysGen prediction", format="png", interactive=False, height=420, elem_id="pred-image")
+                    scrubber = gr.Slider(0, 1, value=0, step=1, label="Scrub through chunks", interactive=False, elem_id="scrubber")
+                    status = gr.Markdown("Choose a scene and press **Load scene**.", elem_id="status")
+                    with gr.Row():
+                        divergence = gr.Plot(divergence_figure([]), label="Divergence", elem_id="divergence-plot")
+                        trajectory = gr.Plot(trajectory_figure([], []), label="Gripper path", elem_id="trajectory-plot")
+            preview = gr.Dataframe(headers=list(PREVIEW_HEADERS), label="Parsed actions", interactive=False)
 
-        load.click(callbacks.load_scene, [session, scene, seed, random_seed], [session, image, predicted, status, seed], api_name="load_scene")
+        with gr.Tab("Object permanence"):
+            gr.Markdown(
+                "The robot pushes a red cube behind a grey wall and out the other side (a scripted push). "
+                "Does PhysGen keep the cube while it is hidden, and bring it back where it reappears? "
+                "Presence is scored at the cube's true position every chunk."
+            )
+            with gr.Row():
+                probe_seed = gr.Number(0, precision=0, minimum=0, label="Seed", scale=1)
+                probe = gr.Button("Run the occlusion probe", variant="primary", scale=2)
+            with gr.Row():
+                probe_real = gr.Image(blank(), label="Simulator", format="png", interactive=False, height=360)
+                probe_pred = gr.Image(blank(), label="PhysGen prediction", format="png", interactive=False, height=360)
+            probe_status = gr.Markdown("")
+            presence = gr.Plot(presence_figure({}, []), label="Presence")
+
+        studio_view = [session, image, predicted, status, divergence, trajectory, scrubber]
+        load.click(callbacks.load_scene, [session, scene, seed, random_seed], [*studio_view, seed], api_name="load_scene")
         parse.click(callbacks.preview_actions, [actions], [preview, status], api_name="parse_actions")
-        run.click(callbacks.run_actions, [session, actions], [session, image, predicted, status, preview], api_name="run")
+        run.click(callbacks.run_actions, [session, actions], studio_view, api_name="run").then(
+            lambda text: callbacks.preview_actions(text)[0], [actions], [preview], api_name=False
+        )
+        act.click(let_physgen_act, [session, policy_chunks], studio_view, api_name="act")
+        scrubber.release(callbacks.scrub, [session, scrubber], [image, predicted, status], api_name="scrub")
+        image.select(callbacks.click_target, [session, actions, height], [session, image, actions, status], api_name=False)
+        clear.click(callbacks.clear_targets, [session], [session, image, actions, status], api_name=False)
+        close_gripper.click(lambda text: callbacks.append_command(text, "close"), [actions], [actions], api_name=False)
+        open_gripper.click(lambda text: callbacks.append_command(text, "open"), [actions], [actions], api_name=False)
+        use_preset.click(callbacks.apply_preset, [session, preset], [actions, status], api_name="preset")
+        export.click(export_episode, [session], [video_file, actions_file, status], api_name="export")
+        upload.upload(load_action_file, [session, upload], [*studio_view, seed, scene, actions], api_name="load_actions")
+        probe.click(run_permanence_probe, [session, probe_seed], [session, probe_real, probe_pred, presence, probe_status], api_name="permanence")
     return demo

@@ -18,11 +18,18 @@ def checkpoint_name() -> str:
     return os.environ.get("PHYSGEN_CHECKPOINT", str(DEFAULT_CHECKPOINT))
 
 
+def device() -> str:
+    """A GPU when the host has one (hosted hardware), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 @functools.lru_cache(maxsize=2)
 def _load(name: str):
     from physgen.checkpoint import load_checkpoint
 
-    return load_checkpoint(name)
+    return load_checkpoint(name, device=device())
 
 
 def shared_model():

@@ -3,6 +3,7 @@
 Commands are separated by ';' or newlines. Each may end with a repeat 'xN' (e.g. 'right 2cm x3').
 
     right|left|forward|back|up|down <distance>[cm|mm|m]   move the gripper (default unit cm)
+    move <dx> <dy> <dz> [cm|mm|m]                         straight move by a world-frame vector
     close | open                                          close / open the gripper (one chunk)
     wait [N]                                              hold still for N chunks (default 1)
     [dx dy dz drx dry drz g]                              one raw control step, entries in [-1, 1]
@@ -42,7 +43,8 @@ MAX_REPEAT = 50
 DEFAULT_MAX_STEPS = 480  # 60 chunks of 8
 
 HELP = (
-    "accepted commands: 'right|left|forward|back|up|down <distance>[cm|mm|m]', 'close', 'open', "
+    "accepted commands: 'right|left|forward|back|up|down <distance>[cm|mm|m]', "
+    "'move <dx> <dy> <dz> [cm|mm|m]' (x forward, y right, z up), 'close', 'open', "
     "'wait [N]', a raw step '[dx dy dz drx dry drz g]' (7 numbers in [-1, 1]); "
     "separate commands with ';' or new lines; repeat one with 'xN'"
 )
@@ -152,12 +154,10 @@ def _parse_one(body: str, text: str, start: int, chunk_len: int, gripper: float)
         return _parse_raw(body, text, start), gripper
     if word in DIRECTIONS:
         distance = _parse_distance(body[len(tokens[0]) :], text, start + len(tokens[0]))
-        steps_needed = max(1, math.ceil(distance / EFFECTIVE_METERS_PER_UNIT / MAX_STEP_UNITS))
-        n = math.ceil(steps_needed / chunk_len) * chunk_len
-        actions = np.zeros((n, ACTION_DIM), np.float32)
-        actions[:, :3] = np.asarray(DIRECTIONS[word]) * distance / n / EFFECTIVE_METERS_PER_UNIT
-        actions[:, 6] = gripper
-        return actions, gripper
+        return _straight_move(np.asarray(DIRECTIONS[word], np.float64) * distance, chunk_len, gripper), gripper
+    if word == "move":
+        delta = _parse_vector(body[len(tokens[0]) :], text, start + len(tokens[0]))
+        return _straight_move(delta, chunk_len, gripper), gripper
     if word in ("close", "open", "grasp", "release"):
         if len(tokens) > 1:
             raise ActionParseError(f"'{word}' takes no argument", text, start + body.find(tokens[1]), tokens[1])
@@ -177,6 +177,54 @@ def _parse_one(body: str, text: str, start: int, chunk_len: int, gripper: float)
         actions[:, 6] = gripper
         return actions, gripper
     raise ActionParseError("unknown command", text, start, tokens[0])
+
+
+def _straight_move(delta_m: np.ndarray, chunk_len: int, gripper: float) -> np.ndarray:
+    """Whole chunks moving the gripper by delta_m (world frame, metres) at most MAX_STEP_UNITS per step."""
+    steps_needed = max(1, math.ceil(np.abs(delta_m).max() / EFFECTIVE_METERS_PER_UNIT / MAX_STEP_UNITS))
+    n = math.ceil(steps_needed / chunk_len) * chunk_len
+    actions = np.zeros((n, ACTION_DIM), np.float32)
+    actions[:, :3] = delta_m / n / EFFECTIVE_METERS_PER_UNIT
+    actions[:, 6] = gripper
+    return actions
+
+
+def _parse_vector(rest: str, text: str, offset: int) -> np.ndarray:
+    number = r"([-+]?\d*\.?\d+)"
+    m = re.fullmatch(rf"\s*{number}\s+{number}\s+{number}\s*(cm|mm|m)?\s*", rest, re.IGNORECASE)
+    if not m:
+        token = rest.strip() or "(nothing)"
+        pos = offset + (rest.find(rest.strip()) if rest.strip() else 0)
+        raise ActionParseError("'move' needs three numbers and an optional unit, such as 'move 3 -2 0 cm'", text, pos, token)
+    delta = np.array([float(m.group(i)) for i in (1, 2, 3)]) * UNITS[(m.group(4) or "cm").lower()]
+    if not 0 < np.abs(delta).max() <= MAX_MOVE_M:
+        raise ActionParseError(
+            f"each 'move' component must be at most {MAX_MOVE_M * 100:.0f} cm and one must be non-zero",
+            text, offset + rest.find(m.group(1)), rest.strip(),
+        )
+    return delta
+
+
+def move_command(delta_m) -> str:
+    """The 'move' command (in cm, 1 mm resolution) that travels delta_m (3,) metres."""
+    dx, dy, dz = (float(np.round(v * 100, 1)) + 0.0 for v in delta_m)  # + 0.0 turns -0.0 into 0.0
+    return f"move {dx:g} {dy:g} {dz:g} cm"
+
+
+def actions_to_text(actions) -> str:
+    """Raw-step commands that parse back to `actions` (to 6 significant digits); runs of equal
+    steps are folded into repeats."""
+    acts = validate_actions(actions)
+    lines: list[str] = []
+    i = 0
+    while i < len(acts):
+        j = i + 1
+        while j < len(acts) and j - i < MAX_REPEAT and np.array_equal(acts[j], acts[i]):
+            j += 1
+        step = "[" + " ".join(f"{float(v):.6g}" for v in acts[i]) + "]"
+        lines.append(step if j - i == 1 else f"{step} x{j - i}")
+        i = j
+    return "\n".join(lines)
 
 
 def _parse_distance(rest: str, text: str, offset: int) -> float:

@@ -59,6 +59,32 @@ def validate_actions(actions) -> np.ndarray:
     return np.clip(arr, -1.0, 1.0).astype(np.float32)
 
 
+def pad_to_chunks(actions, chunk_len: int) -> tuple[np.ndarray, int]:
+    """Complete the last chunk by holding still with the last gripper command.
+
+    Returns (actions (N * chunk_len, 7), number of hold steps added). The simulator and the world
+    model both get the padded actions, so their frames stay aligned chunk by chunk.
+    """
+    acts = validate_actions(actions)
+    pad = (-len(acts)) % chunk_len
+    if pad:
+        hold = np.zeros((pad, ACTION_DIM), np.float32)
+        hold[:, 6] = acts[-1, 6]
+        acts = np.concatenate([acts, hold])
+    return acts, pad
+
+
+def commanded_path(start_xyz: Sequence[float], actions) -> np.ndarray:
+    """(T + 1, 3) world positions the commands ask for, step by step, from start_xyz.
+
+    Uses the measured tracking, so it is where a typed move means the gripper to be; the simulator's
+    executed path shows how far contact and joint limits take it from there.
+    """
+    acts = validate_actions(actions)
+    steps = acts[:, :3].astype(np.float64) * EFFECTIVE_METERS_PER_UNIT  # (T, 3)
+    return np.asarray(start_xyz, dtype=np.float64)[None] + np.concatenate([np.zeros((1, 3)), np.cumsum(steps, axis=0)])
+
+
 def delta_action(current_xyz: Sequence[float], target_xyz: Sequence[float], gripper: float, gain: float = 1.0) -> np.ndarray:
     """One closed-loop step toward target_xyz (world frame; the Panda root is not rotated)."""
     delta = (np.asarray(target_xyz, dtype=np.float64) - np.asarray(current_xyz, dtype=np.float64)) * gain

@@ -196,6 +196,17 @@ class Simulator:
         return self._env.unwrapped.agent.tcp.pose.p[0].cpu().numpy().astype(np.float64)
 
     @property
+    def object_positions(self) -> dict[str, np.ndarray]:
+        """World positions (3,) of the scene's tracked objects, visible or not."""
+        self._require_reset()
+        id_map = self._env.unwrapped.segmentation_id_map
+        return {
+            name: id_map[ids[0]].pose.p[0].cpu().numpy().astype(np.float64)
+            for name, ids in self._object_ids.items()
+            if ids
+        }
+
+    @property
     def env(self):
         """The underlying ManiSkill env (for scripted experts and motion planners)."""
         self._require_reset()

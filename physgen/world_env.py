@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from physgen.control import validate_actions
+from physgen.control import pad_to_chunks, validate_actions
 from physgen.errors import InputError
 from physgen.rollout import Rollout
 
@@ -49,7 +49,9 @@ class WorldModelEnv:
         self.simulator = simulator
         self.sample_steps = sample_steps
         self.rollout = Rollout(self.model, use_cache=use_cache)
-        self.generator = torch.Generator().manual_seed(seed)
+        # Inputs follow the model's device (CPU here, a GPU on hosted hardware).
+        self.device = next(self.model.parameters()).device
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self._elapsed = 0
         self._started = False
         self._lookahead: torch.Tensor | None = None
@@ -76,15 +78,10 @@ class WorldModelEnv:
     def step(self, actions) -> WorldStep:
         """Predict one frame per chunk of L actions (T, 7) or (7,)."""
         self._require_reset()
-        acts = validate_actions(actions)
-        pad = (-len(acts)) % self.chunk
-        if pad:
-            hold = np.zeros((pad, acts.shape[1]), np.float32)
-            hold[:, 6] = acts[-1, 6]
-            acts = np.concatenate([acts, hold])
+        acts, pad = pad_to_chunks(actions, self.chunk)
         frames = []
         for chunk in acts.reshape(-1, self.chunk, acts.shape[1]):
-            frames.append(self._advance(torch.from_numpy(chunk)[None]))
+            frames.append(self._advance(torch.from_numpy(chunk)[None].to(self.device)))
         self._elapsed += len(acts)
         self._lookahead = None  # user-given actions replace any plan
         frames = np.stack(frames)
@@ -96,6 +93,7 @@ class WorldModelEnv:
         imagined = self.rollout.predict_frame(None, self.sample_steps, self.generator)
         block = self.rollout.propose_actions(imagined, self._lookahead, self.sample_steps, self.generator)[0]  # (lmtp, L, 7)
         self._lookahead = block[1:].reshape(1, -1, block.shape[-1]) if block.shape[0] > 1 else None
+        block = block.cpu()
         return PolicyStep(block[0].numpy(), self._decode(imagined), block[1:].numpy())
 
     def observe(self, frame: np.ndarray, actions) -> None:
@@ -104,8 +102,12 @@ class WorldModelEnv:
         acts = validate_actions(actions)
         if len(acts) != self.chunk:
             raise InputError(f"observe takes exactly one chunk of {self.chunk} actions; got {len(acts)}")
-        self.rollout.observe(self._encode(np.asarray(frame)), torch.from_numpy(acts)[None])
+        self.rollout.observe(self._encode(np.asarray(frame)), torch.from_numpy(acts)[None].to(self.device))
         self._elapsed += self.chunk
+
+    def reconstruct(self, frame: np.ndarray) -> np.ndarray:
+        """The frame after the tokenizer's round trip: what a perfect world model could show at best."""
+        return self._decode(self._encode(np.asarray(frame)))
 
     # ----------------------------------------------------------------- internals
     def _advance(self, chunk: torch.Tensor) -> np.ndarray:
@@ -114,12 +116,12 @@ class WorldModelEnv:
         return self._decode(tokens)
 
     def _encode(self, frame: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(frame).permute(2, 0, 1)[None]  # (1, 3, H, W)
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None].to(self.device)  # (1, 3, H, W)
         return self.tokenizer.to_tokens(self.tokenizer.encode(x))  # (1, K, D)
 
     def _decode(self, tokens: torch.Tensor) -> np.ndarray:
         frame = self.tokenizer.decode(self.tokenizer.from_tokens(tokens))[0]  # (3, H, W)
-        return frame.permute(1, 2, 0).numpy()
+        return frame.permute(1, 2, 0).cpu().numpy()
 
     def _require_reset(self):
         if not self._started:

@@ -1,0 +1,73 @@
+"""The object-permanence tab: the probe scene's scripted occlusion, predicted next to actual."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.gpu import gpu
+from app.model_store import shared_model
+from app.plots import presence_figure
+from app.rendering import blank, upscale
+from app.session import StudioSession
+from physgen.errors import InputError, SimulatorUnavailable
+from physgen.permanence import PROBE_SCENE, ProbeEpisode, presence_scores, run_probe
+from physgen.sim import Simulator, validate_seed
+
+
+@gpu
+def _imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    world.reset(frame=episode.frames[0], seed=episode.seed)
+    first = world.reconstruct(episode.frames[0])
+    predicted = [first, *world.step(episode.actions).frames]
+    ceiling = [first, *(world.reconstruct(f) for f in episode.frames[1:])]
+    return predicted, ceiling
+
+
+def run_permanence_probe(session: StudioSession | None, seed):
+    """Run the probe and score presence. Yields (session, real image, predicted image, plot, status).
+
+    The probe replaces the session's current scene (one simulator per session)."""
+    session = session or StudioSession()
+    try:
+        seed = validate_seed(seed)
+        if session.sim_error:
+            raise SimulatorUnavailable(session.sim_error)
+        session.sim = session.sim or Simulator()
+        yield session, blank(), blank(), presence_figure({}, np.array([], int)), "Running the scripted occlusion in the simulator (about 20 s)…"
+        episode = run_probe(session.sim, seed)
+    except (InputError, SimulatorUnavailable) as exc:
+        yield session, blank(), blank(), presence_figure({}, np.array([], int)), f"⚠️ {exc}"
+        return
+    # The studio tab now shows the probe episode too.
+    session.clear_episode()
+    session.scene, session.seed, session.real = PROBE_SCENE, seed, list(episode.frames)
+    curves = {"ground truth (segmentation)": episode.ground_truth_presence}
+    model, tokenizer, reason = shared_model()
+    hidden = episode.hidden_chunks
+    if model is None:
+        status = f"Prediction unavailable ({reason}); showing the simulator's episode only."
+        yield session, upscale(episode.frames[-1]), blank(), presence_figure(curves, hidden), status
+        return
+    from physgen.world_env import WorldModelEnv
+
+    session.world = session.world or WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps)
+    predicted, ceiling = _imagine(session.world, episode)
+    session.predicted = predicted
+    curves["PhysGen prediction"] = presence_scores(episode, predicted)
+    curves["tokenizer ceiling (VAE round trip of the real frames)"] = presence_scores(episode, ceiling)
+    # Play the episode chunk by chunk, the curves growing with it; the scrubber replays any chunk.
+    for i in range(len(episode.frames)):
+        so_far = {name: values[: i + 1] for name, values in curves.items()}
+        state = "hidden behind the wall" if episode.visible_pixels[i] == 0 else f"{episode.visible_pixels[i]} cube pixels visible"
+        yield session, upscale(episode.frames[i]), upscale(predicted[i]), presence_figure(so_far, hidden[hidden <= i]), f"Chunk {i}: {state}."
+    yield session, upscale(episode.frames[-1]), upscale(predicted[-1]), presence_figure(curves, hidden), probe_summary(episode, curves)
+
+
+def probe_summary(episode: ProbeEpisode, curves: dict[str, np.ndarray]) -> str:
+    hidden = episode.hidden_chunks
+    if not len(hidden):
+        return "The cube was never fully hidden in this seed; try another seed."
+    after = slice(int(hidden[-1]) + 1, None)
+    parts = [f"The cube is fully hidden at chunks {hidden[0]}–{hidden[-1]}. Mean presence after it reappears:"]
+    parts += [f"{name}: {values[after].mean():.2f}" for name, values in curves.items()]
+    return " ".join(parts[:1]) + " " + "; ".join(parts[1:]) + "."

@@ -1,0 +1,56 @@
+"""Plotly figures for the page: divergence per chunk, the gripper's 3-D path, object presence."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+LAYOUT = dict(margin=dict(l=40, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h", y=-0.2))
+
+
+def divergence_figure(divergence: list[dict]) -> go.Figure:
+    """PSNR and SSIM of PhysGen's frame against the simulator's, per chunk."""
+    fig = go.Figure()
+    chunks = [d["chunk"] for d in divergence]
+    fig.add_scatter(x=chunks, y=[d["psnr"] for d in divergence], mode="lines+markers", name="PSNR (dB)")
+    fig.add_scatter(x=chunks, y=[d["ssim"] for d in divergence], mode="lines+markers", name="SSIM", yaxis="y2")
+    fig.update_layout(
+        title="Prediction vs simulator, per chunk (higher = closer)",
+        xaxis=dict(title="chunk (8 control steps)", rangemode="tozero"),
+        yaxis=dict(title="PSNR (dB)"),
+        yaxis2=dict(title="SSIM", overlaying="y", side="right", range=[0, 1]),
+        **LAYOUT,
+    )
+    return fig
+
+
+def trajectory_figure(commanded: list[np.ndarray], executed: list[np.ndarray], targets: list[np.ndarray] = ()) -> go.Figure:
+    """The gripper's 3-D path: what the commands ask for against what the simulator executed."""
+    fig = go.Figure()
+    for name, points, dash in (("commanded", commanded, "dash"), ("executed (simulator)", executed, "solid")):
+        if len(points):
+            p = np.asarray(points)  # (T, 3)
+            fig.add_scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="lines", name=name, line=dict(width=5, dash=dash))
+    if len(targets):
+        t = np.asarray(targets)
+        fig.add_scatter3d(x=t[:, 0], y=t[:, 1], z=t[:, 2], mode="markers", name="clicked targets", marker=dict(size=4, symbol="x"))
+    fig.update_layout(
+        title="Gripper path (m)",
+        scene=dict(xaxis_title="x (forward)", yaxis_title="y (right)", zaxis_title="z (up)", aspectmode="data"),
+        **LAYOUT,
+    )
+    return fig
+
+
+def presence_figure(curves: dict[str, np.ndarray], hidden: np.ndarray) -> go.Figure:
+    """Object presence per chunk for each curve; chunks where the cube is fully hidden are shaded."""
+    fig = go.Figure()
+    for name, values in curves.items():
+        fig.add_scatter(x=np.arange(len(values)), y=values, mode="lines+markers", name=name)
+    for i in hidden:
+        fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor="grey", opacity=0.15, line_width=0)
+    fig.update_layout(
+        title="Cube presence (1 = as in the first frame; grey = hidden behind the wall)",
+        xaxis_title="chunk (8 control steps)", yaxis=dict(title="presence", rangemode="tozero"), **LAYOUT,
+    )
+    return fig
