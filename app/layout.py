@@ -33,7 +33,7 @@ def build_app() -> gr.Blocks:
         with gr.Tab("Studio"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
-                    scene = gr.Dropdown(callbacks.scene_choices(), value=next(iter(SCENES)), label="Scene")
+                    scene = gr.Dropdown(callbacks.scene_choices(), value=next(iter(SCENES)), label="Scene", allow_custom_value=True)
                     with gr.Row():
                         seed = gr.Number(0, precision=0, minimum=0, label="Seed")
                         random_seed = gr.Checkbox(False, label="Random seed")
@@ -82,6 +82,7 @@ def build_app() -> gr.Blocks:
             with gr.Row():
                 probe_real = gr.Image(blank(), label="Simulator", format="png", interactive=False, height=360)
                 probe_pred = gr.Image(blank(), label="PhysGen prediction", format="png", interactive=False, height=360)
+            probe_scrubber = gr.Slider(0, 1, value=0, step=1, label="Scrub through chunks", interactive=False)
             probe_status = gr.Markdown("")
             presence = gr.Plot(presence_figure({}, []), label="Presence")
 
@@ -100,5 +101,6 @@ def build_app() -> gr.Blocks:
         use_preset.click(callbacks.apply_preset, [session, preset], [actions, status], api_name="preset")
         export.click(export_episode, [session], [video_file, actions_file, status], api_name="export")
         upload.upload(load_action_file, [session, upload], [*studio_view, seed, scene, actions], api_name="load_actions")
-        probe.click(run_permanence_probe, [session, probe_seed], [session, probe_real, probe_pred, presence, probe_status], api_name="permanence")
+        probe.click(run_permanence_probe, [session, probe_seed], [session, probe_real, probe_pred, presence, probe_status, probe_scrubber], api_name="permanence")
+        probe_scrubber.release(callbacks.scrub, [session, probe_scrubber], [probe_real, probe_pred, probe_status], api_name=False)
     return demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 
 from app.gpu import gpu
@@ -24,7 +25,7 @@ def _imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.nd
 
 
 def run_permanence_probe(session: StudioSession | None, seed):
-    """Run the probe and score presence. Yields (session, real image, predicted image, plot, status).
+    """Run the probe and score presence. Yields (session, real image, predicted image, plot, status, scrubber).
 
     The probe replaces the session's current scene (one simulator per session)."""
     session = session or StudioSession()
@@ -33,10 +34,10 @@ def run_permanence_probe(session: StudioSession | None, seed):
         if session.sim_error:
             raise SimulatorUnavailable(session.sim_error)
         session.sim = session.sim or Simulator()
-        yield session, blank(), blank(), presence_figure({}, np.array([], int)), "Running the scripted occlusion in the simulator (about 20 s)…"
+        yield session, blank(), blank(), presence_figure({}, np.array([], int)), "Running the scripted occlusion in the simulator (about 20 s)…", _slider(0)
         episode = run_probe(session.sim, seed)
     except (InputError, SimulatorUnavailable) as exc:
-        yield session, blank(), blank(), presence_figure({}, np.array([], int)), f"⚠️ {exc}"
+        yield session, blank(), blank(), presence_figure({}, np.array([], int)), f"⚠️ {exc}", _slider(0)
         return
     # The studio tab now shows the probe episode too.
     session.clear_episode()
@@ -46,7 +47,7 @@ def run_permanence_probe(session: StudioSession | None, seed):
     hidden = episode.hidden_chunks
     if model is None:
         status = f"Prediction unavailable ({reason}); showing the simulator's episode only."
-        yield session, upscale(episode.frames[-1]), blank(), presence_figure(curves, hidden), status
+        yield session, upscale(episode.frames[-1]), blank(), presence_figure(curves, hidden), status, _slider(len(episode.frames) - 1)
         return
     from physgen.world_env import WorldModelEnv
 
@@ -59,8 +60,14 @@ def run_permanence_probe(session: StudioSession | None, seed):
     for i in range(len(episode.frames)):
         so_far = {name: values[: i + 1] for name, values in curves.items()}
         state = "hidden behind the wall" if episode.visible_pixels[i] == 0 else f"{episode.visible_pixels[i]} cube pixels visible"
-        yield session, upscale(episode.frames[i]), upscale(predicted[i]), presence_figure(so_far, hidden[hidden <= i]), f"Chunk {i}: {state}."
-    yield session, upscale(episode.frames[-1]), upscale(predicted[-1]), presence_figure(curves, hidden), probe_summary(episode, curves)
+        yield session, upscale(episode.frames[i]), upscale(predicted[i]), presence_figure(so_far, hidden[hidden <= i]), f"Chunk {i}: {state}.", _slider(i)
+    last = len(episode.frames) - 1
+    yield session, upscale(episode.frames[-1]), upscale(predicted[-1]), presence_figure(curves, hidden), probe_summary(episode, curves), _slider(last, last)
+
+
+def _slider(value: int, maximum: int | None = None):
+    """The probe's scrubber: locked while the episode plays, free once it has finished."""
+    return gr.Slider(minimum=0, maximum=max(maximum or value, 1), value=value, step=1, interactive=maximum is not None)
 
 
 def probe_summary(episode: ProbeEpisode, curves: dict[str, np.ndarray]) -> str:

@@ -15,7 +15,7 @@ def divergence_figure(divergence: list[dict]) -> go.Figure:
     fig.add_scatter(x=chunks, y=[d["psnr"] for d in divergence], mode="lines+markers", name="PSNR (dB)")
     fig.add_scatter(x=chunks, y=[d["ssim"] for d in divergence], mode="lines+markers", name="SSIM", yaxis="y2")
     fig.update_layout(
-        title="Prediction vs simulator, per chunk (higher = closer)",
+        title="Prediction vs simulator (higher = closer)",
         xaxis=dict(title="chunk (8 control steps)", rangemode="tozero"),
         yaxis=dict(title="PSNR (dB)"),
         yaxis2=dict(title="SSIM", overlaying="y", side="right", range=[0, 1]),
@@ -36,7 +36,7 @@ def trajectory_figure(commanded: list[np.ndarray], executed: list[np.ndarray], t
         fig.add_scatter3d(x=t[:, 0], y=t[:, 1], z=t[:, 2], mode="markers", name="clicked targets", marker=dict(size=4, symbol="x"))
     fig.update_layout(
         title="Gripper path (m)",
-        scene=dict(xaxis_title="x (forward)", yaxis_title="y (right)", zaxis_title="z (up)", aspectmode="data"),
+        scene=dict(xaxis_title="x (forward)", yaxis_title="y (right)", zaxis_title="z (up)", aspectmode="cube"),
         **LAYOUT,
     )
     return fig
@@ -50,7 +50,7 @@ def presence_figure(curves: dict[str, np.ndarray], hidden: np.ndarray) -> go.Fig
     for i in hidden:
         fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor="grey", opacity=0.15, line_width=0)
     fig.update_layout(
-        title="Cube presence (1 = as in the first frame; grey = hidden behind the wall)",
+        title="Cube presence (1 = as in the first frame; grey: hidden behind the wall)",
         xaxis_title="chunk (8 control steps)", yaxis=dict(title="presence", rangemode="tozero"), **LAYOUT,
     )
     return fig

@@ -91,9 +91,9 @@ class ParsedProgram:
         """Rows for a preview table: command, control steps, chunks, expected displacement (cm), gripper."""
         rows = []
         for c in self.commands:
-            net = c.actions[:, :3].sum(axis=0) * EFFECTIVE_METERS_PER_UNIT * 100
+            net = c.actions[:, :3].astype(np.float64).sum(axis=0) * EFFECTIVE_METERS_PER_UNIT * 100
             grip = "close" if c.actions[-1, 6] < 0 else "open"
-            rows.append([c.text, c.num_steps, round(c.num_steps / self.chunk_len, 2), *np.round(net, 1).tolist(), grip])
+            rows.append([c.text, c.num_steps, round(c.num_steps / self.chunk_len, 2), *(round(float(v), 1) + 0.0 for v in net), grip])
         return rows
 
 

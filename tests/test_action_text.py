@@ -79,3 +79,27 @@ def test_fuzz_only_clear_errors(text):
     else:
         assert program.actions.shape[1] == 7
         assert np.isfinite(program.actions).all() and np.abs(program.actions).max() <= 1
+
+
+def test_move_travels_a_world_vector_in_whole_chunks():
+    from physgen.action_text import move_command
+
+    program = parse_actions(move_command([0.031, -0.04, 0.0]))
+    assert program.commands[0].text == "move 3.1 -4 0 cm" and len(program.actions) % 8 == 0
+    np.testing.assert_allclose(program.actions[:, :3].sum(0) * EFFECTIVE_METERS_PER_UNIT, [0.031, -0.04, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("text, message", [("move 3 4", "three numbers"), ("move 0 0 0", "non-zero"), ("move 70 0 0 cm", "at most 60 cm")])
+def test_bad_moves_say_what_is_accepted(text, message):
+    with pytest.raises(ActionParseError, match=message) as info:
+        parse_actions(text)
+    assert "column 6" in str(info.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.floats(-1, 1, allow_nan=False, width=32), min_size=7, max_size=7), min_size=1, max_size=30))
+def test_actions_to_text_round_trips(steps):
+    from physgen.action_text import actions_to_text
+
+    actions = np.asarray(steps, np.float32)
+    np.testing.assert_allclose(parse_actions(actions_to_text(actions), max_steps=10_000).actions, actions, atol=1e-5)

@@ -229,3 +229,16 @@ def test_without_a_simulator_predictions_still_run(tiny_checkpoint, monkeypatch)
     assert session.sim is None and predicted.std() > 10 and session.seed == 0
     final = last(callbacks.run_actions(session, "right 5cm"))
     assert len(session.predicted) == 2 and "prediction only" in final[3]
+
+
+def test_permanence_probe_plots_presence_for_truth_prediction_and_tokenizer(loaded):
+    from app.permanence_tab import run_permanence_probe
+
+    outputs = list(run_permanence_probe(loaded, 0))
+    session, real, predicted, plot, status, scrubber = outputs[-1]
+    assert session.scene == "PermanenceProbe-v1" and len(session.real) == len(session.predicted)
+    assert {t.name for t in plot.data} == {
+        "ground truth (segmentation)", "PhysGen prediction", "tokenizer ceiling (VAE round trip of the real frames)"
+    }
+    assert "fully hidden at chunks" in status and scrubber.interactive and scrubber.maximum == len(session.real) - 1
+    assert real.std() > 10 and predicted.shape == (512, 512, 3)

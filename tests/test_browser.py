@@ -51,11 +51,14 @@ def image_pixels(page, elem_id: str) -> np.ndarray:
 
     from PIL import Image
 
-    png = page.locator(f"#{elem_id} img").first.screenshot()
+    # The largest <img> in the component is the frame (the others are icons).
+    images = page.locator(f"#{elem_id} img")
+    areas = [(b["width"] * b["height"] if (b := images.nth(i).bounding_box()) else 0) for i in range(images.count())]
+    png = images.nth(int(np.argmax(areas))).screenshot()
     return np.asarray(Image.open(BytesIO(png)).convert("RGB"))
 
 
-def test_load_type_and_run_in_a_real_browser(server, tmp_path):
+def test_load_click_type_run_and_probe_in_a_real_browser(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     shots = ROOT / "screenshots"
@@ -63,18 +66,36 @@ def test_load_type_and_run_in_a_real_browser(server, tmp_path):
     with sync_playwright() as p:
         # A persistent context in tmp_path is a fresh, empty profile every run.
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, viewport={"width": 1400, "height": 1100}
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, viewport={"width": 1400, "height": 1300}
         )
         page = browser.new_page()
         page.goto(server, wait_until="load")
         page.get_by_role("button", name="Load scene").click()
         page.get_by_text("Loaded", exact=False).first.wait_for(timeout=90_000)
-        page.locator("#actions-text textarea").fill("right 5cm; down 6cm; close; up 4cm")
+
+        # A click on the table adds a move to the actions box and a marker on the image.
+        textarea = page.locator("#actions-text textarea")
+        textarea.fill("")
+        box = page.locator("#sim-image img").first.bounding_box()
+        page.locator("#sim-image img").first.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.65})
+        page.get_by_text("Target 1", exact=False).first.wait_for(timeout=30_000)
+        clicked = textarea.input_value()
+        page.screenshot(path=str(shots / "browser_click.png"), full_page=True)
+
+        textarea.fill(clicked + "\nclose; up 4cm")
         page.get_by_role("button", name="Run", exact=True).click()
-        page.get_by_text("Executed 32 control steps", exact=False).first.wait_for(timeout=90_000)
+        page.get_by_text("Executed", exact=False).first.wait_for(timeout=90_000)
         frame = image_pixels(page, "sim-image")
         prediction = image_pixels(page, "pred-image")
+        plot_traces = page.locator("#divergence-plot .scatterlayer .trace").count()
         page.screenshot(path=str(shots / "browser_run.png"), full_page=True)
+
+        page.get_by_role("tab", name="Object permanence").click()
+        page.get_by_role("button", name="Run the occlusion probe").click()
+        page.get_by_text("Mean presence after it reappears", exact=False).first.wait_for(timeout=120_000)
+        page.screenshot(path=str(shots / "browser_probe.png"), full_page=True)
         browser.close()
+    assert clicked.startswith("move ")
     assert frame.std() > 10, "simulator image is blank"
     assert prediction.std() > 10, "prediction image is blank"
+    assert plot_traces >= 2, "the divergence plot did not render its PSNR and SSIM traces"

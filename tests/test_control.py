@@ -71,3 +71,24 @@ def test_pixel_outside_image_is_rejected():
 def test_pixel_above_horizon_or_off_table_is_rejected():
     with pytest.raises(InputError, match="horizon|workspace"):
         pixel_to_table((64, 0), K, E, (128, 128))
+
+
+def test_pad_to_chunks_holds_still_with_the_last_gripper_command():
+    from physgen.control import pad_to_chunks
+
+    acts = np.zeros((3, 7), np.float32)
+    acts[:, 1], acts[:, 6] = 0.5, -1
+    padded, pad = pad_to_chunks(acts, 8)
+    assert padded.shape == (8, 7) and pad == 5
+    assert (padded[3:, :6] == 0).all() and (padded[3:, 6] == -1).all()
+    assert pad_to_chunks(np.zeros((16, 7)), 8)[1] == 0
+
+
+def test_commanded_path_integrates_the_effective_step():
+    from physgen.control import commanded_path
+
+    acts = np.zeros((4, 7), np.float32)
+    acts[:, 0] = 0.5
+    path = commanded_path([0.1, 0, 0.2], acts)
+    assert path.shape == (5, 3)
+    np.testing.assert_allclose(path[-1], [0.1 + 4 * 0.5 * EFFECTIVE_METERS_PER_UNIT, 0, 0.2])
