@@ -46,16 +46,22 @@ def server(tmp_path_factory):
     proc.wait(timeout=30)
 
 
-def image_pixels(page, elem_id: str) -> np.ndarray:
+def image_pixels(page, elem_id: str, settle_s: float = 10.0) -> np.ndarray:
+    """The frame shown in an image component, once it has rendered (streamed updates swap the
+    <img> and it is briefly empty)."""
     from io import BytesIO
 
     from PIL import Image
 
-    # The largest <img> in the component is the frame (the others are icons).
-    images = page.locator(f"#{elem_id} img")
-    areas = [(b["width"] * b["height"] if (b := images.nth(i).bounding_box()) else 0) for i in range(images.count())]
-    png = images.nth(int(np.argmax(areas))).screenshot()
-    return np.asarray(Image.open(BytesIO(png)).convert("RGB"))
+    deadline = time.time() + settle_s
+    while True:
+        # The largest <img> in the component is the frame (the others are icons).
+        images = page.locator(f"#{elem_id} img")
+        areas = [(b["width"] * b["height"] if (b := images.nth(i).bounding_box()) else 0) for i in range(images.count())]
+        pixels = np.asarray(Image.open(BytesIO(images.nth(int(np.argmax(areas))).screenshot())).convert("RGB"))
+        if pixels.std() > 10 or time.time() > deadline:
+            return pixels
+        time.sleep(0.5)
 
 
 def test_load_click_type_run_and_probe_in_a_real_browser(server, tmp_path):
