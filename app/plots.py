@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-LAYOUT = dict(margin=dict(l=40, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h", y=-0.2))
+LAYOUT = dict(margin=dict(l=40, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h", y=-0.3))
 
 
 def divergence_figure(divergence: list[dict]) -> go.Figure:
@@ -17,7 +17,7 @@ def divergence_figure(divergence: list[dict]) -> go.Figure:
     fig.update_layout(
         title="Prediction vs simulator (higher = closer)",
         xaxis=dict(title="chunk (8 control steps)", rangemode="tozero"),
-        yaxis=dict(title="PSNR (dB)"),
+        yaxis=dict(title="PSNR (dB)", range=[0, 40]),
         yaxis2=dict(title="SSIM", overlaying="y", side="right", range=[0, 1]),
         **LAYOUT,
     )
@@ -36,8 +36,12 @@ def trajectory_figure(commanded: list[np.ndarray], executed: list[np.ndarray], t
         fig.add_scatter3d(x=t[:, 0], y=t[:, 1], z=t[:, 2], mode="markers", name="clicked targets", marker=dict(size=4, symbol="x"))
     fig.update_layout(
         title="Gripper path (m)",
-        scene=dict(xaxis_title="x (forward)", yaxis_title="y (right)", zaxis_title="z (up)", aspectmode="cube"),
-        **LAYOUT,
+        scene=dict(
+            xaxis_title="x (forward)", yaxis_title="y (right)", zaxis_title="z (up)", aspectmode="cube",
+            # Looking from behind the robot's right shoulder, roughly as the studio camera does.
+            camera=dict(eye=dict(x=1.2, y=-1.2, z=0.8)),
+        ),
+        **{**LAYOUT, "margin": dict(l=0, r=0, t=40, b=0)},
     )
     return fig
 
