@@ -47,3 +47,13 @@ def test_policy_endpoint_acts(client):
 def test_bad_input_through_the_api_is_a_message_not_an_error(client):
     *_, status, _, _, _, _ = client.predict("Teleport-v9", 1, False, api_name="/load_scene")
     assert status.startswith("⚠️") and "unknown scene" in status
+
+
+@pytest.mark.parametrize("path", ["README.md", "app.py", "checkpoints/physgen-small/config.json", "/etc/passwd"])
+def test_files_outside_the_app_cache_are_not_served(client, path):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{client.src.rstrip('/')}/gradio_api/file={path}", timeout=10)
+    assert info.value.code in (403, 404)
