@@ -8,6 +8,8 @@ Every speed figure comes with its baseline measured in the same run:
 - psnr_16 / ssim_16 (and changed-pixel / object-pixel PSNR): 16-step open-loop prediction against
   the simulator on held-out seeds >= 10000 with the expert actions; psnr_copy_last is the
   copy-the-last-frame baseline and psnr_vae the tokenizer's reconstruction ceiling.
+- policy_success_rate (and per task): PhysGen as the policy in closed loop with the simulator, on
+  the same held-out seeds, at most 16 chunks per episode.
 `--studio` times the app instead (app/bench.py): click to first predicted frame, cold start.
 Without a trained checkpoint the speed figures use a randomly initialised model of the default
 size and the fidelity figures are null (the JSON says so).
@@ -70,7 +72,7 @@ def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float
     return steps / (time.perf_counter() - start)
 
 
-def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None) -> dict:
+def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None, skip_policy: bool = False) -> dict:
     from physgen.checkpoint import load_checkpoint
     from physgen.model import PhysGen
     from physgen.tokenizer import FrameTokenizer, TokenizerConfig
@@ -103,7 +105,6 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
 
         simulator = Simulator()
         summary = open_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, eval_root, episodes_per_scene=episodes, horizon=horizon)
-        simulator.close()
         result.update(
             psnr_16=summary["psnr_model"], psnr_copy_last=summary["psnr_copy_last"], psnr_vae=summary["psnr_vae"],
             ssim_16=summary["ssim_model"], ssim_copy_last=summary["ssim_copy_last"],
@@ -112,6 +113,12 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
             psnr_by_step=summary["psnr_by_step_model"], psnr_by_step_copy_last=summary["psnr_by_step_copy_last"],
             eval_episodes=summary["episodes"], eval_scenes=summary["scenes"],
         )
+        if not skip_policy:
+            from physgen.evaluate import closed_loop
+
+            policy = closed_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, seeds=range(10_000, 10_000 + episodes))
+            result.update({f"policy_{k}": v for k, v in policy.items() if k != "seeds"})
+        simulator.close()
     return result
 
 
@@ -124,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon", type=int, default=16)
     parser.add_argument("--sample-steps", type=int, default=None)
     parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--skip-policy", action="store_true", help="skip the closed-loop policy evaluation")
     parser.add_argument("--studio", action="store_true", help="time the app instead: click to first predicted frame, cold start")
     args = parser.parse_args(argv)
     if args.studio:
@@ -133,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         result = studio_run()
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
         return 0
-    result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps)
+    result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps, args.skip_policy)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 

@@ -1,9 +1,11 @@
 """The benchmark's JSON, on a tiny saved checkpoint (and on real held-out episodes, marked)."""
 
+import numpy as np
 import pytest
 import torch
 
 from physgen.bench import run
+from physgen.errors import InputError
 from physgen.model import PhysGen
 from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 
@@ -33,7 +35,7 @@ def test_open_loop_fidelity_against_the_simulator(checkpoint, tmp_path):
     from physgen.demos import generate_demos
 
     generate_demos("PushCube-v1", 1, tmp_path / "eval", seed_start=10_000, shard_size=1, progress=False, evaluation=True)
-    result = run(str(checkpoint), str(tmp_path / "eval"), episodes=1, horizon=2, skip_eval=False, sample_steps=None)
+    result = run(str(checkpoint), str(tmp_path / "eval"), episodes=1, horizon=2, skip_eval=False, sample_steps=None, skip_policy=True)
     assert result["eval_episodes"] == 1 and result["eval_scenes"] == ["PushCube-v1"]
     assert 5 < result["psnr_copy_last"] < 60 and 5 < result["psnr_16"] < 60
     assert len(result["psnr_by_step"]) == 2
@@ -51,3 +53,25 @@ def test_export_writes_a_small_fp16_checkpoint_that_loads(checkpoint, tmp_path):
         assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
     model, tokenizer = load_checkpoint(out)
     assert next(model.parameters()).dtype == torch.float32 and tokenizer.scale > 0
+
+
+@pytest.mark.sim
+def test_closed_loop_policy_reports_success_per_task(checkpoint, sim):
+    from physgen.checkpoint import load_checkpoint
+    from physgen.evaluate import closed_loop
+    from physgen.world_env import WorldModelEnv
+
+    model, tokenizer = load_checkpoint(checkpoint)
+    summary = closed_loop(WorldModelEnv(model, tokenizer), sim, scenes=["PushCube-v1"], seeds=[10_000], max_chunks=2)
+    assert summary["success_PushCube-v1"] in (0.0, 1.0) and summary["success_rate"] == summary["success_PushCube-v1"]
+    assert sim.step(np.zeros(7)).observation.elapsed_steps <= 2 * 8 + 1
+
+
+def test_closed_loop_refuses_training_seeds(checkpoint, sim):
+    from physgen.checkpoint import load_checkpoint
+    from physgen.evaluate import closed_loop
+    from physgen.world_env import WorldModelEnv
+
+    model, tokenizer = load_checkpoint(checkpoint)
+    with pytest.raises(InputError, match="held-out"):
+        closed_loop(WorldModelEnv(model, tokenizer), sim, scenes=["PushCube-v1"], seeds=[3], max_chunks=1)
