@@ -34,7 +34,7 @@ class TrainConfig:
     init: str | None = None  # start from this PhysGen folder (stage 2: the stage-1 model)
     finetune: str = "full"  # stage 2 on an initialised model: "full" or "lora" (backbone only)
     lora_rank: int = 16
-    model: dict = field(default_factory=dict)  # PhysGen kwargs for a model built from scratch
+    model: dict = field(default_factory=dict)  # PhysGen kwargs for a new model, or overrides of the init config
     window: int = 8  # steps per training window; the attention band is the model's `history`
     batch_size: int = 8
     lr: float = 3e-4
@@ -86,7 +86,17 @@ def build_datasets(cfg: TrainConfig, model_config, tokenizer):
 def _build_model(cfg: TrainConfig, state_dir: Path):
     from physgen.model import PhysGen
 
-    if cfg.init:
+    if cfg.init and cfg.model:
+        # A changed head (e.g. lmtp=1 for the ablation): the init's weights where shapes still match.
+        init = PhysGen.from_pretrained(cfg.init)
+        model = PhysGen(**{**{k: v for k, v in init.config.items() if not k.startswith("_")}, **cfg.model})
+        own = model.state_dict()
+        matching = {k: v for k, v in init.state_dict().items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(matching, strict=False)
+        skipped = sorted(set(own) - set(matching))
+        if skipped:
+            print(f"init from {cfg.init}: {len(matching)} tensors loaded, {len(skipped)} new (e.g. {skipped[0]})")
+    elif cfg.init:
         model = PhysGen.from_pretrained(cfg.init)
     else:
         model = PhysGen(**cfg.model)

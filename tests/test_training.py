@@ -78,3 +78,15 @@ def test_bad_training_config_is_rejected(data, tmp_path):
         config(data, tmp_path, stage="actions", finetune="lora")
     with pytest.raises(InputError, match="tokenizer gives"):
         train(config(data, tmp_path, model={**TINY_MODEL, "token_dim": 32}), progress=False)
+
+
+def test_stage2_ablation_changes_the_head_and_keeps_the_pretrained_backbone(data, tmp_path):
+    import torch
+
+    train(config(data, tmp_path / "s1"), progress=False)
+    out = tmp_path / "s2_lmtp1"
+    train(config(data, out, stage="actions", init=str(tmp_path / "s1" / "model"), model={"lmtp": 1}, max_steps=1, lr=1e-12), progress=False)
+    pretrained, ablated = PhysGen.from_pretrained(tmp_path / "s1" / "model"), PhysGen.from_pretrained(out / "model")
+    assert pretrained.config.lmtp == TINY_MODEL["lmtp"] != 1 and ablated.config.lmtp == 1
+    name, weight = next((n, p) for n, p in pretrained.backbone.named_parameters() if p.ndim == 2)
+    torch.testing.assert_close(dict(ablated.backbone.named_parameters())[name], weight, atol=1e-6, rtol=0)
