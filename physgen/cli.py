@@ -63,6 +63,31 @@ def _export(args) -> None:
     print(f"exported {args.out}: {size / 1e6:.1f} MB (fp16 safetensors)", flush=True)
 
 
+def _strip(args) -> None:
+    import mediapy
+    import numpy as np
+
+    from physgen.checkpoint import load_checkpoint
+    from physgen.episode_io import side_by_side
+    from physgen.evaluate import episode_rollout, held_out_episodes
+    from physgen.sim import Simulator
+    from physgen.world_env import WorldModelEnv
+
+    model, tokenizer = load_checkpoint(args.checkpoint)
+    env, simulator = WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps), Simulator()
+    rows = []
+    for episodes in held_out_episodes(args.eval_root, per_scene=args.per_scene).values():
+        for ep in episodes:
+            first, real, _, pred = episode_rollout(env, simulator, ep, args.horizon)
+            picked = list(range(args.every - 1, args.horizon, args.every))
+            top = np.concatenate([first.frame, *real[picked]], axis=1)  # real: first frame, then every k-th chunk
+            bottom = np.concatenate([first.frame, *pred[picked]], axis=1)  # predicted from the same first frame
+            rows.append(side_by_side(top.transpose(1, 0, 2), bottom.transpose(1, 0, 2)).transpose(1, 0, 2))
+    simulator.close()
+    mediapy.write_image(args.out, np.concatenate(rows, axis=0))
+    print(f"wrote {args.out}: per held-out episode, real frames (top) over PhysGen's (bottom), every {args.every} chunks")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="physgen", description="PhysGen: video models as physics simulators.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--tokenizer", default="runs/tokenizer/last")
     ex.add_argument("--out", default="checkpoints/physgen-small")
     ex.set_defaults(func=_export)
+
+    st = sub.add_parser("strip", help="an image of real vs predicted frames on held-out demos (open loop)")
+    st.add_argument("--checkpoint", default="checkpoints/physgen-small", help="folder or hub id")
+    st.add_argument("--eval-root", default="data/eval_demos")
+    st.add_argument("--per-scene", type=int, default=1, help="held-out episodes per task")
+    st.add_argument("--horizon", type=int, default=16, help="chunks to predict")
+    st.add_argument("--every", type=int, default=2, help="show every k-th chunk")
+    st.add_argument("--out", default="runs/strip.png")
+    st.set_defaults(func=_strip)
     return parser
 
 

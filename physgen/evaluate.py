@@ -20,40 +20,51 @@ from physgen.errors import InputError
 from physgen.metrics import frame_metrics
 from physgen.scenes import TARGET_TASKS
 
-def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene: int = 3, horizon: int = 16) -> dict:
-    """Mean metrics of the world model and the baselines over held-out episodes.
-
-    env is a physgen.world_env.WorldModelEnv; simulator a physgen.sim.Simulator.
-    """
+def episode_rollout(env, simulator, episode, horizon: int = 16):
+    """One held-out demo, open loop: (first real observation, real frames (horizon, H, W, 3) after
+    each chunk, their object masks, PhysGen's predicted frames for the same expert actions)."""
     import h5py
-    import torch
 
+    with h5py.File(episode.path, "r") as f:
+        actions = f[episode.key]["actions"][:]
+    chunk = env.chunk
+    total = horizon * chunk
+    acts = np.zeros((total, 7), np.float32)
+    n = min(total, len(actions))
+    acts[:n] = actions[:n]
+    acts[n:, 6] = actions[n - 1, 6]  # after the demo: hold still
+    first = simulator.reset(episode.scene, episode.seed)
+    real = simulator.step(acts)
+    env.reset(frame=first.frame, seed=episode.seed)
+    pred = env.step(acts).frames
+    return first, real.frames[chunk - 1 :: chunk], real.object_masks[chunk - 1 :: chunk], pred
+
+
+def held_out_episodes(eval_root, scenes=TARGET_TASKS, per_scene: int = 3) -> dict[str, list]:
     episodes = [e for e in find_demo_episodes(eval_root, list(scenes)) if e.seed >= 10_000]
     if not episodes:
         raise InputError(f"no held-out demos under {eval_root}; run `physgen demos --eval --scene ... --num N --out {eval_root}`")
     chosen: dict[str, list] = {}
     for ep in episodes:
-        if len(chosen.setdefault(ep.scene, [])) < episodes_per_scene:
+        if len(chosen.setdefault(ep.scene, [])) < per_scene:
             chosen[ep.scene].append(ep)
-    chunk = env.chunk
+    return chosen
+
+
+def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene: int = 3, horizon: int = 16) -> dict:
+    """Mean metrics of the world model and the baselines over held-out episodes.
+
+    env is a physgen.world_env.WorldModelEnv; simulator a physgen.sim.Simulator.
+    """
+    import torch
+
+    chosen = held_out_episodes(eval_root, scenes, episodes_per_scene)
     rows = {name: [] for name in ("model", "copy_last", "vae")}
     per_horizon = {name: np.zeros(horizon) for name in rows}
     count = 0
     for scene, eps in chosen.items():
         for ep in eps:
-            with h5py.File(ep.path, "r") as f:
-                actions = f[ep.key]["actions"][:]
-            total = horizon * chunk
-            acts = np.zeros((total, 7), np.float32)
-            n = min(total, len(actions))
-            acts[:n] = actions[:n]
-            acts[n:, 6] = actions[n - 1, 6]  # after the demo: hold still
-            first = simulator.reset(scene, ep.seed)
-            real = simulator.step(acts)
-            real_frames = real.frames[chunk - 1 :: chunk]  # (horizon, H, W, 3): the frame after each chunk
-            real_masks = real.object_masks[chunk - 1 :: chunk]
-            env.reset(frame=first.frame, seed=ep.seed)
-            pred = env.step(acts).frames
+            first, real_frames, real_masks, pred = episode_rollout(env, simulator, ep, horizon)
             tok = env.tokenizer
             with torch.no_grad():
                 x = torch.from_numpy(real_frames).permute(0, 3, 1, 2)
