@@ -80,14 +80,22 @@ class Rotary(nn.Module):
         self.register_buffer("inv_freq_frame", theta_frame**-exponents, persistent=False)
         self.register_buffer("inv_freq_action", theta_action**-exponents, persistent=False)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, kind: torch.Tensor) -> torch.Tensor:
-        """x (B, nh, N, hd) rotated by positions (N,), frequencies chosen by kind (N,)."""
+    def tables(self, positions: torch.Tensor, kind: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (1, 1, N, hd/2) for tokens at positions (N,), frequencies chosen by kind (N,)."""
         inv = torch.where(kind[:, None] == FRAME, self.inv_freq_frame[None], self.inv_freq_action[None])  # (N, hd/2)
         angles = positions[:, None].float() * inv  # (N, hd/2)
-        cos, sin = angles.cos()[None, None], angles.sin()[None, None]  # (1, 1, N, hd/2)
+        return angles.cos()[None, None], angles.sin()[None, None]
+
+    @staticmethod
+    def rotate(x: torch.Tensor, tables: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """x (B, nh, N, hd) rotated by the tables of its N tokens."""
+        cos, sin = tables
         x1, x2 = x[..., ::2], x[..., 1::2]
         out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (B, nh, N, hd/2, 2)
         return out.flatten(-2).type_as(x)
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, kind: torch.Tensor) -> torch.Tensor:
+        return self.rotate(x, self.tables(positions, kind))
 
 
 class KVCache:
@@ -117,41 +125,36 @@ class KVCache:
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int, rotary: Rotary, window: int | None):
+    def __init__(self, dim: int, heads: int):
         super().__init__()
-        self.heads, self.window = heads, window
+        self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
-        self.rotary = rotary
 
-    def forward(self, x, layout: TokenLayout, positions, cache: KVCache | None, commit: bool):
+    def forward(self, x, layout: TokenLayout, rope, mask, cache: KVCache | None, commit: bool):
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, N, hd)
-        q = self.rotary(q, positions, layout.kind)
-        k = self.rotary(k, positions, layout.kind)
-        key_layout = layout
+        q, k = Rotary.rotate(q, rope), Rotary.rotate(k, rope)
         if cache is not None and cache.k is not None:
-            k_all, v_all = torch.cat([cache.k, k], dim=2), torch.cat([cache.v, v], dim=2)
-            key_layout = cache.layout.cat(layout)
+            k_all, v_all = torch.cat([cache.k, k], dim=2), torch.cat([cache.v, v], dim=2)  # (B, nh, Nk, hd)
         else:
             k_all, v_all = k, v
         if cache is not None and commit:
             cache.append(k, v, layout)
-        mask = physical_mask(layout, key_layout, self.window)  # (N, Nk)
         out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)  # (B, nh, N, hd)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, mlp_ratio: int, rotary: Rotary, window: int | None):
+    def __init__(self, dim: int, heads: int, mlp_ratio: int):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads, rotary, window)
+        self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
 
-    def forward(self, x, layout, positions, cache, commit):
-        x = x + self.attn(self.norm1(x), layout, positions, cache, commit)
+    def forward(self, x, layout, rope, mask, cache, commit):
+        x = x + self.attn(self.norm1(x), layout, rope, mask, cache, commit)
         return x + self.mlp(self.norm2(x))
 
 
@@ -163,7 +166,7 @@ class PhysicalTransformer(nn.Module):
         super().__init__()
         self.num_frame, self.num_action, self.window = num_frame, num_action, window
         self.rotary = Rotary(dim // heads, theta_frame, theta_action)
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, self.rotary, window) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
 
     def new_kv_cache(self) -> list[KVCache]:
@@ -185,7 +188,12 @@ class PhysicalTransformer(nn.Module):
         """With caches (from new_kv_cache), x holds only new tokens; commit=False leaves the caches
         unchanged (a tentative step, e.g. an imagined frame the policy reads actions from)."""
         positions = layout.positions(self.num_frame + self.num_action, self.num_frame)
+        # Rotary tables and the mask are the same for every layer (all caches hold the same steps),
+        # so they are built once per call.
+        rope = self.rotary.tables(positions, layout.kind)
+        cached = caches[0].layout if caches is not None and caches[0].layout is not None else None
+        mask = physical_mask(layout, cached.cat(layout) if cached is not None else layout, self.window)  # (N, Nk)
         caches = caches if caches is not None else [None] * len(self.blocks)
         for block, cache in zip(self.blocks, caches):
-            x = block(x, layout, positions, cache, commit)
+            x = block(x, layout, rope, mask, cache, commit)
         return self.norm(x)
