@@ -87,9 +87,12 @@ class DiTBlock(nn.Module):
 
 
 class ActionDiT(nn.Module):
-    """Denoiser for an action block: (x_t (B, T, 7), t (B,), context (B, S, d)) -> (B, T, 7)."""
+    """Denoiser for an action block: (x_t (B, T, 7), t (B,), context (B, S, d)) -> (B, T, out_dim).
 
-    def __init__(self, action_dim: int, num_tokens: int, cond_dim: int, width: int, depth: int, heads: int = 4):
+    out_dim is action_dim for diffusion; the discrete-action ablation reads action_dim x bins logits
+    from the same network (with x_t = 0, t = 0)."""
+
+    def __init__(self, action_dim: int, num_tokens: int, cond_dim: int, width: int, depth: int, heads: int = 4, out_dim: int | None = None):
         super().__init__()
         self.inp = nn.Linear(action_dim, width)
         self.pos = nn.Parameter(torch.zeros(1, num_tokens, width))
@@ -97,7 +100,7 @@ class ActionDiT(nn.Module):
         self.context = nn.Linear(cond_dim, width)
         self.blocks = nn.ModuleList(DiTBlock(width, heads) for _ in range(depth))
         self.out_norm = nn.LayerNorm(width)
-        self.out = nn.Linear(width, action_dim)
+        self.out = nn.Linear(width, out_dim or action_dim)
         self.width = width
         nn.init.normal_(self.pos, std=0.02)
 

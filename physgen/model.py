@@ -22,12 +22,14 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
+from torch.nn import functional as F
 
 from physgen.errors import InputError
 from physgen.heads import ActionDiT, Diffusion, FrameHead
 from physgen.transformer import PhysicalTransformer, TokenLayout
 
 SCHEDULERS = ("ddpm", "ddim", "flow")
+ACTION_TOKENS = ("continuous", "discrete")
 
 
 class PhysGen(ModelMixin, ConfigMixin):
@@ -52,6 +54,8 @@ class PhysGen(ModelMixin, ConfigMixin):
         action_head_width: int = 128,
         action_head_depth: int = 2,
         lmtp: int = 3,  # chunks predicted per step (1 = L-MTP off)
+        action_tokens: str = "continuous",  # "discrete": the ablation with binned actions and a classifier
+        action_bins: int = 256,  # bins per action dimension for action_tokens="discrete"
         scheduler: str = "ddim",
         train_timesteps: int = 1000,
         sample_steps: int = 10,
@@ -60,6 +64,10 @@ class PhysGen(ModelMixin, ConfigMixin):
         lookahead_dropout: float = 0.5,
     ):
         super().__init__()
+        if action_tokens not in ACTION_TOKENS:
+            raise InputError(f"action_tokens must be one of {ACTION_TOKENS}; got {action_tokens!r}")
+        if action_bins < 2:
+            raise InputError(f"action_bins must be >= 2; got {action_bins}")
         if scheduler not in SCHEDULERS:
             raise InputError(f"scheduler must be one of {SCHEDULERS}; got {scheduler!r}")
         for name, value in dict(chunk=chunk, history=history, lmtp=lmtp, depth=depth, t_samples=t_samples).items():
@@ -84,7 +92,8 @@ class PhysGen(ModelMixin, ConfigMixin):
         self.frame_head = FrameHead(token_dim, dim, frame_head_width, frame_head_depth)
         self.lookahead_in = nn.Linear(action_dim, dim)
         self.lookahead_pos = nn.Parameter(torch.randn((lmtp - 1) * chunk + 1, dim) * 0.02)
-        self.action_head = ActionDiT(action_dim, lmtp * chunk, dim, action_head_width, action_head_depth)
+        discrete_out = action_dim * action_bins if action_tokens == "discrete" else None
+        self.action_head = ActionDiT(action_dim, lmtp * chunk, dim, action_head_width, action_head_depth, out_dim=discrete_out)
         self.diffusion = Diffusion(scheduler, train_timesteps)
 
     # ----------------------------------------------------------------- embedding
@@ -196,6 +205,9 @@ class PhysGen(ModelMixin, ConfigMixin):
             keep = (torch.rand(look.shape[0], 1, 1, device=look.device) >= cfg.lookahead_dropout).float()
             lookahead = look * keep
         ctx = self.action_context(context, lookahead)
+        if cfg.action_tokens == "discrete":
+            logits = self._action_logits(ctx)  # (M, T, 7, bins)
+            return F.cross_entropy(logits.flatten(0, 2), self._to_bins(target).flatten())
         ts = cfg.t_samples
         x_t, t, goal = self.diffusion.training_pair(target.repeat(ts, 1, 1))
         return (self.action_head(x_t, t, ctx.repeat(ts, 1, 1)) - goal).pow(2).mean()
@@ -214,6 +226,24 @@ class PhysGen(ModelMixin, ConfigMixin):
         """An L-MTP block (B, lmtp, L, 7) from frame outputs (B, K, d) and the previous lookahead."""
         cfg = self.config
         ctx = self.action_context(h_frame, lookahead)
+        if cfg.action_tokens == "discrete":
+            block = self._from_bins(self._action_logits(ctx).argmax(-1))  # (B, T, 7)
+            return block.view(-1, cfg.lmtp, cfg.chunk, cfg.action_dim)
         shape = (h_frame.shape[0], cfg.lmtp * cfg.chunk, cfg.action_dim)
         block = self.diffusion.sample(lambda x, t: self.action_head(x, t, ctx), shape, steps or cfg.sample_steps, generator, h_frame.device)
         return block.clamp(-1, 1).view(-1, cfg.lmtp, cfg.chunk, cfg.action_dim)
+
+    # ----------------------------------------------------------------- discrete-action ablation
+    def _action_logits(self, ctx: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        m, t = ctx.shape[0], cfg.lmtp * cfg.chunk
+        queries = torch.zeros(m, t, cfg.action_dim, device=ctx.device)
+        logits = self.action_head(queries, torch.zeros(m, device=ctx.device), ctx)  # (M, T, 7 * bins)
+        return logits.view(m, t, cfg.action_dim, cfg.action_bins)
+
+    def _to_bins(self, actions: torch.Tensor) -> torch.Tensor:
+        bins = self.config.action_bins
+        return ((actions.clamp(-1, 1) + 1) / 2 * (bins - 1)).round().long()
+
+    def _from_bins(self, index: torch.Tensor) -> torch.Tensor:
+        return index.float() / (self.config.action_bins - 1) * 2 - 1

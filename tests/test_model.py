@@ -184,11 +184,32 @@ def test_lmtp_off_predicts_one_chunk():
     assert rollout.propose_actions(torch.randn(1, K, D)).shape == (1, 1, L, 7)
 
 
+def test_discrete_actions_ablation_learns_bins_and_samples_on_the_grid():
+    model = tiny_model(action_tokens="discrete", action_bins=11)
+    batch = window(b=4)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    start = model.loss(**batch)["action"].item()
+    for _ in range(80):
+        loss = model.loss(**batch)["action"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert model.loss(**batch)["action"].item() < 0.8 * start
+    rollout = Rollout(model.eval())
+    rollout.start(torch.randn(1, K, D))
+    block = rollout.propose_actions(torch.randn(1, K, D))
+    assert block.shape == (1, 3, L, 7)
+    grid = (block + 1) / 2 * 10
+    torch.testing.assert_close(grid, grid.round())
+
+
 def test_bad_config_is_rejected():
     with pytest.raises(InputError, match="scheduler"):
         PhysGen(**{**TINY, "scheduler": "euler"})
     with pytest.raises(InputError, match="divisible"):
         PhysGen(**{**TINY, "dim": 33})
+    with pytest.raises(InputError, match="action_tokens"):
+        PhysGen(**{**TINY, "action_tokens": "tokens"})
 
 
 def test_lora_trains_only_adapters_and_merges():
