@@ -242,3 +242,16 @@ def test_permanence_probe_plots_presence_for_truth_prediction_and_tokenizer(load
     }
     assert "fully hidden at chunks" in status and scrubber.interactive and scrubber.maximum == len(session.real) - 1
     assert real.std() > 10 and predicted.shape == (512, 512, 3)
+
+
+def test_two_sessions_share_the_model_but_not_their_state(loaded, tiny_checkpoint, monkeypatch):
+    monkeypatch.setenv("PHYSGEN_CHECKPOINT", str(tiny_checkpoint))
+    callbacks.load_scene(loaded, "PickCube-v1", 4)
+    other, *_ = callbacks.load_scene(None, "PushCube-v1", 7)
+    try:
+        last(callbacks.run_actions(other, "right 3cm x2"))
+        assert loaded.num_chunks == 0 and loaded.world.rollout.step_index == 1
+        assert other.num_chunks == 2 and other.world.rollout.step_index == 3
+        assert other.world.model is loaded.world.model and other.sim is not loaded.sim
+    finally:
+        other.close()
