@@ -165,7 +165,6 @@ def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
     actions, pad = pad_to_chunks(program.actions, chunk_len)
     session.texts.append(text)
     session.targets.clear()
-    session.mode = "typed"
     if session.sim is not None:
         session.commanded.extend(commanded_path(session.executed[-1], actions)[1:])
     chunks = actions.reshape(-1, chunk_len, actions.shape[1])

@@ -40,7 +40,7 @@ def let_physgen_act(session: StudioSession | None, chunks):
     except (TypeError, ValueError):
         yield message_view(session, f"the number of chunks must be an integer from 1 to {MAX_POLICY_CHUNKS}; got {chunks!r}")
         return
-    session.mode, session.targets = "policy", []
+    session.targets.clear()
     start_steps = len(session.executed) - 1
     for i in range(1, n + 1):
         proposal = _act(session.world)

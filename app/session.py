@@ -27,12 +27,11 @@ class StudioSession:
     texts: list[str] = field(default_factory=list)  # programs run (typed, preset or clicked)
     targets: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # clicked (pixel, world target)
     success: bool = False
-    mode: str = "typed"  # "typed" or "policy": who chose the last actions
 
     def clear_episode(self) -> None:
         for name in ("real", "predicted", "divergence", "executed", "commanded", "actions", "texts", "targets"):
             getattr(self, name).clear()
-        self.success, self.mode = False, "typed"
+        self.success = False
 
     @property
     def num_chunks(self) -> int:

@@ -10,8 +10,6 @@ segmentation). Baselines: copying the last real frame, and the VAE's own reconst
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 
@@ -82,10 +80,6 @@ def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene
         curve = per_horizon[name] / count
         summary[f"psnr_by_step_{name}"] = [round(float(v), 2) for v in curve]
     return summary
-
-
-def save_report(summary: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(summary, indent=2))
 
 
 def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(10_000, 10_003), max_chunks: int = 16) -> dict:
