@@ -57,17 +57,12 @@ def scene_choices() -> list[tuple[str, str]]:
 def view(session: StudioSession, status: str, chunk: int | None = None):
     """The studio's standard outputs for `session`, showing chunk `chunk` (default: the last)."""
     last = session.num_chunks
-    chunk = last if chunk is None else int(np.clip(chunk, 0, max(last, 0)))
-    real = _at(session.real, chunk)
-    sim_image = upscale(real) if real is not None else blank()
-    if chunk == last and session.targets:
-        sim_image = draw_targets(sim_image, [p for p, _ in session.targets], DISPLAY_SIZE / real.shape[0])
-    predicted = _at(session.predicted, chunk)
+    chunk = _clip_chunk(session, chunk)
     targets = [t for _, t in session.targets]
     return (
         session,
-        sim_image,
-        upscale(predicted) if predicted is not None else blank(),
+        sim_image(session, chunk),
+        predicted_image(session, chunk),
         status,
         divergence_figure(session.divergence),
         trajectory_figure(session.commanded, session.executed, targets),
@@ -75,8 +70,30 @@ def view(session: StudioSession, status: str, chunk: int | None = None):
     )
 
 
+def _clip_chunk(session: StudioSession, chunk) -> int:
+    last = session.num_chunks
+    return last if chunk is None else int(np.clip(chunk, 0, max(last, 0)))
+
+
 def _at(frames: list[np.ndarray], index: int):
     return frames[min(index, len(frames) - 1)] if frames else None
+
+
+def sim_image(session: StudioSession, chunk: int | None = None) -> np.ndarray:
+    """The simulator's frame at `chunk` (default: the last), with the clicked targets on the last one."""
+    chunk = _clip_chunk(session, chunk)
+    real = _at(session.real, chunk)
+    if real is None:
+        return blank()
+    image = upscale(real)
+    if chunk == session.num_chunks and session.targets:
+        image = draw_targets(image, [p for p, _ in session.targets], DISPLAY_SIZE / real.shape[0])
+    return image
+
+
+def predicted_image(session: StudioSession, chunk: int | None = None) -> np.ndarray:
+    predicted = _at(session.predicted, _clip_chunk(session, chunk))
+    return upscale(predicted) if predicted is not None else blank()
 
 
 def message_view(session: StudioSession | None, text: str):
@@ -178,7 +195,7 @@ def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
             record_real(session, result)
         session.actions.append(chunk)
         yield view(session, f"{progress} done.")
-    yield view(session, _summary(session, len(actions), pad))
+    yield view(session, _summary(session, len(actions), pad, chunk_len))
 
 
 def record_real(session: StudioSession, result) -> None:
@@ -191,8 +208,8 @@ def record_real(session: StudioSession, result) -> None:
         session.divergence.append({"chunk": chunk, "psnr": m["psnr"], "ssim": m["ssim"]})
 
 
-def _summary(session: StudioSession, steps: int, pad: int) -> str:
-    parts = [f"Executed {steps} control steps ({steps // 8} chunks; {pad} hold steps completed the last chunk)." if pad
+def _summary(session: StudioSession, steps: int, pad: int, chunk_len: int) -> str:
+    parts = [f"Executed {steps} control steps ({steps // chunk_len} chunks; {pad} hold steps completed the last chunk)." if pad
              else f"Executed {steps} control steps."]
     if session.sim is not None:
         obs_xyz = session.executed[-1]
@@ -210,11 +227,10 @@ def scrub(session: StudioSession | None, chunk):
     """Show the simulator and predicted frames at a chunk boundary. Returns (sim image, predicted image, status)."""
     if session is None or session.scene is None:
         return blank(), blank(), "⚠️ Load a scene first."
-    out = view(session, "", chunk)
-    shown = int(out[6].value)
+    shown = _clip_chunk(session, chunk)
     d = next((d for d in session.divergence if d["chunk"] == shown), None)
     extra = f": PSNR {d['psnr']:.1f} dB, SSIM {d['ssim']:.3f}" if d else ""
-    return out[1], out[2], f"Showing chunk {shown} of {session.num_chunks}{extra}."
+    return sim_image(session, shown), predicted_image(session, shown), f"Showing chunk {shown} of {session.num_chunks}{extra}."
 
 
 # ----------------------------------------------------------------------------------------- clicks and presets
@@ -228,7 +244,6 @@ def click_target(session: StudioSession | None, text: str, height_cm, evt: gr.Se
 def _click(session, text, height_cm, display_xy):
     if session is None or session.sim is None or not session.real:
         return session, blank(), text, "⚠️ Load a scene first (clicking needs the simulator's camera)."
-    current = view(session, "")[1]
     try:
         height = float(height_cm)
         if not HEIGHT_RANGE_CM[0] <= height <= HEIGHT_RANGE_CM[1]:
@@ -241,12 +256,12 @@ def _click(session, text, height_cm, display_xy):
         planned = session.executed[-1] + _planned_offset(text)
         target = np.array([table[0], table[1], height / 100])
     except (InputError, TypeError, ValueError) as exc:
-        return session, current, text, f"⚠️ {exc}"
+        return session, sim_image(session), text, f"⚠️ {exc}"
     session.targets.append((pixel, target))
     command = move_command(target - planned)
-    new_text = (text.rstrip() + "\n" if text.strip() else "") + command
+    new_text = append_command(text, command)
     status = f"Target {len(session.targets)}: table point x={target[0]:.3f}, y={target[1]:.3f} m at {height:g} cm → added `{command}`."
-    return session, view(session, "")[1], new_text, status
+    return session, sim_image(session), new_text, status
 
 
 def _planned_offset(text: str) -> np.ndarray:
@@ -265,7 +280,7 @@ def clear_targets(session: StudioSession | None):
     if session is None:
         return session, blank(), "", "Cleared."
     session.targets.clear()
-    return session, view(session, "")[1], "", "Cleared the actions and the clicked targets."
+    return session, sim_image(session), "", "Cleared the actions and the clicked targets."
 
 
 def apply_preset(session: StudioSession | None, name: str):

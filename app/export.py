@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 
 from app.callbacks import load_scene, message_view
@@ -37,19 +38,13 @@ def load_action_file(session: StudioSession | None, file):
 
     Returns the studio view + (seed, scene, actions text)."""
     if file is None:
-        return (*message_view(session, "Choose an actions .json file first."), gr_skip(), gr_skip(), gr_skip())
+        return (*message_view(session, "Choose an actions .json file first."), gr.update(), gr.update(), gr.update())
     path = getattr(file, "name", file)
     try:
         record = read_action_file(path)
     except (InputError, OSError) as exc:
-        return (*message_view(session, f"could not load {Path(str(path)).name}: {exc}"), gr_skip(), gr_skip(), gr_skip())
+        return (*message_view(session, f"could not load {Path(str(path)).name}: {exc}"), gr.update(), gr.update(), gr.update())
     *out, seed = load_scene(session, record.scene, record.seed)
     text = record.program_text()
     out[3] = f"{out[3]} Loaded {len(record.actions)} control steps from {Path(str(path)).name} into the actions box; press Run to replay them."
     return (*out, seed, record.scene, text)
-
-
-def gr_skip():
-    import gradio as gr
-
-    return gr.update()
