@@ -11,17 +11,13 @@ from app.plots import presence_figure
 from app.rendering import blank, upscale
 from app.session import StudioSession
 from physgen.errors import InputError, SimulatorUnavailable
-from physgen.permanence import PROBE_SCENE, ProbeEpisode, presence_scores, run_probe
+from physgen.permanence import PROBE_SCENE, ProbeEpisode, imagine, presence_scores, run_probe
 from physgen.sim import Simulator, validate_seed
 
 
 @gpu
 def _imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    world.reset(frame=episode.frames[0], seed=episode.seed)
-    first = world.reconstruct(episode.frames[0])
-    predicted = [first, *world.step(episode.actions).frames]
-    ceiling = [first, *(world.reconstruct(f) for f in episode.frames[1:])]
-    return predicted, ceiling
+    return imagine(world, episode)
 
 
 def run_permanence_probe(session: StudioSession | None, seed):

@@ -5,11 +5,16 @@ Every speed figure comes with its baseline measured in the same run:
   frame head, given actions), with and without the KV cache; kv_speedup is their ratio.
   fps_kv_decoded adds the VAE decode of every frame (what the app shows).
 - train_steps_per_s: optimiser steps per second at batch 8, windows of 8 steps.
-- psnr_16 / ssim_16 (and changed-pixel / object-pixel PSNR): 16-step open-loop prediction against
-  the simulator on held-out seeds >= 10000 with the expert actions; psnr_copy_last is the
-  copy-the-last-frame baseline and psnr_vae the tokenizer's reconstruction ceiling.
+- psnr_first / psnr_16 / ssim_16 (and changed-pixel / object-pixel PSNR): the first chunk and the
+  mean over 16 chunks of open-loop prediction against the simulator on held-out seeds >= 10000
+  with the expert actions (`--episodes` per task, made with a progress bar if missing);
+  *_copy_last is copying the first frame and *_vae the tokenizer's reconstruction ceiling, also
+  per chunk (psnr_by_step_*).
+- presence_after_* / wall_min: the permanence probe over `--probe-seeds` held-out seeds: mean
+  presence of the cube after it reappears (PhysGen, tokenizer ceiling, ground truth) and the
+  fraction of the wall PhysGen keeps in its worst frame.
 - policy_success_rate (and per task): PhysGen as the policy in closed loop with the simulator, on
-  the same held-out seeds, at most 16 chunks per episode.
+  `--policy-seeds` held-out seeds per task, at most 16 chunks per episode.
 `--studio` times the app instead (app/bench.py): click to first predicted frame, cold start.
 Without a trained checkpoint the speed figures use a randomly initialised model of the default
 size and the fidelity figures are null (the JSON says so).
@@ -26,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from physgen import EVAL_SEED_START
 from physgen.checkpoint import DEFAULT_CHECKPOINT
 
 
@@ -72,7 +78,8 @@ def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float
     return steps / (time.perf_counter() - start)
 
 
-def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None, skip_policy: bool = False) -> dict:
+def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None,
+        policy_seeds: int = 0, probe_seeds: int = 0) -> dict:
     from physgen.checkpoint import load_checkpoint
     from physgen.model import PhysGen
     from physgen.tokenizer import FrameTokenizer, TokenizerConfig
@@ -99,25 +106,35 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
     result["train_steps_per_s"] = round(train_speed(model), 3)
     result.update(psnr_16=None, psnr_copy_last=None, ssim_16=None)
     if result["checkpoint"] and not skip_eval:
-        from physgen.evaluate import open_loop
+        from physgen.evaluate import ensure_held_out_demos, open_loop
         from physgen.sim import Simulator
         from physgen.world_env import WorldModelEnv
 
+        ensure_held_out_demos(eval_root, per_scene=episodes)
         simulator = Simulator()
         summary = open_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, eval_root, episodes_per_scene=episodes, horizon=horizon)
         result.update(
+            psnr_first=summary["psnr_first_model"], psnr_first_copy_last=summary["psnr_first_copy_last"], psnr_first_vae=summary["psnr_first_vae"],
             psnr_16=summary["psnr_model"], psnr_copy_last=summary["psnr_copy_last"], psnr_vae=summary["psnr_vae"],
             ssim_16=summary["ssim_model"], ssim_copy_last=summary["ssim_copy_last"],
             psnr_changed_16=summary["psnr_changed_model"], psnr_changed_copy_last=summary["psnr_changed_copy_last"],
             psnr_object_16=summary["psnr_object_model"], psnr_object_copy_last=summary["psnr_object_copy_last"],
+            psnr_object_vae=summary["psnr_object_vae"],
             psnr_by_step=summary["psnr_by_step_model"], psnr_by_step_copy_last=summary["psnr_by_step_copy_last"],
+            psnr_by_step_vae=summary["psnr_by_step_vae"],
             eval_episodes=summary["episodes"], eval_scenes=summary["scenes"],
         )
-        if not skip_policy:
+        if probe_seeds:
+            from physgen.evaluate import permanence
+
+            probe = permanence(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, range(EVAL_SEED_START, EVAL_SEED_START + probe_seeds))
+            result.update(probe)
+        if policy_seeds:
             from physgen.evaluate import closed_loop
 
-            policy = closed_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, seeds=range(10_000, 10_000 + episodes))
+            policy = closed_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, seeds=range(EVAL_SEED_START, EVAL_SEED_START + policy_seeds))
             result.update({f"policy_{k}": v for k, v in policy.items() if k != "seeds"})
+            result["policy_episodes_per_task"] = policy_seeds
         simulator.close()
     return result
 
@@ -127,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="folder or hub id")
     parser.add_argument("--eval-root", default="data/eval_demos")
-    parser.add_argument("--episodes", type=int, default=3, help="held-out episodes per task")
+    parser.add_argument("--episodes", type=int, default=10, help="held-out episodes per task (made if missing)")
     parser.add_argument("--horizon", type=int, default=16)
     parser.add_argument("--sample-steps", type=int, default=None)
     parser.add_argument("--skip-eval", action="store_true")
-    parser.add_argument("--skip-policy", action="store_true", help="skip the closed-loop policy evaluation")
+    parser.add_argument("--policy-seeds", type=int, default=20, help="held-out seeds per task for PhysGen as the policy (0 = skip)")
+    parser.add_argument("--probe-seeds", type=int, default=10, help="held-out seeds of the permanence probe (0 = skip)")
     parser.add_argument("--studio", action="store_true", help="time the app instead: click to first predicted frame, cold start")
     args = parser.parse_args(argv)
     if args.studio:
@@ -141,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         result = studio_run()
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
         return 0
-    result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps, args.skip_policy)
+    result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps, args.policy_seeds, args.probe_seeds)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 

@@ -33,12 +33,45 @@ def _videos(args) -> None:
 def _train_tokenizer(args) -> None:
     import json
 
-    from physgen.tokenizer import TokenizerTrainConfig, train_tokenizer
+    from physgen.tokenizer import TokenizerConfig
+    from physgen.tokenizer_training import TokenizerTrainConfig, load_frames, train_tokenizer
 
     config = TokenizerTrainConfig(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size,
-                                  max_frames=args.max_frames, crop=args.crop)
-    metrics = train_tokenizer(args.demos, args.videos, args.out, config, resume=not args.restart)
+                                  max_frames=args.max_frames, crop=args.crop, lr=args.lr, edge_weight=args.edge_weight)
+    model_config = TokenizerConfig(block_out_channels=tuple(args.channels), latent_channels=args.latent_channels, patch=args.patch)
+    if args.frames_pack:
+        from pathlib import Path
+
+        from physgen.packs import FRAMES_FILE, FRAMES_VAL_FILE, read_frame_pack
+
+        frames, masks = read_frame_pack(Path(args.frames_pack) / FRAMES_FILE)
+        val_frames, val_masks = read_frame_pack(Path(args.frames_pack) / FRAMES_VAL_FILE)
+    else:
+        frames, masks = load_frames(args.demos, args.videos, config.max_frames, config.seed, "train")
+        val_frames, val_masks = load_frames(args.demos, args.videos, 96, config.seed + 1, "val")
+    metrics = train_tokenizer(frames, masks, val_frames, val_masks, args.out, config, model_config, resume=not args.restart)
     print(json.dumps(metrics), flush=True)
+
+
+def _pack(args) -> None:
+    import json
+    from pathlib import Path
+
+    from physgen.packs import FRAMES_FILE, FRAMES_VAL_FILE, build_token_pack, write_frame_pack
+    from physgen.tokenizer_training import load_frames
+
+    if not args.frames and not args.tokens:
+        from physgen.errors import InputError
+
+        raise InputError("say what to pack: --frames N (tokenizer training) and/or --tokens (world-model training)")
+    if args.frames:
+        frames, masks = load_frames(args.demos, args.videos, args.frames, 0, "train")
+        size = write_frame_pack(frames, masks, Path(args.out) / FRAMES_FILE)
+        val_frames, val_masks = load_frames(args.demos, args.videos, 96, 1, "val")
+        size += write_frame_pack(val_frames, val_masks, Path(args.out) / FRAMES_VAL_FILE)
+        print(json.dumps({"frames": len(frames), "val_frames": len(val_frames), "bytes": size}), flush=True)
+    if args.tokens:
+        print(json.dumps(build_token_pack(args.tokenizer, args.demos, args.videos, args.out, args.frame_stride)), flush=True)
 
 
 def _train(args) -> None:
@@ -51,6 +84,7 @@ def _train(args) -> None:
         init=args.init, finetune=args.finetune, lora_rank=args.lora_rank, model=json.loads(args.model),
         window=args.window, batch_size=args.batch_size, lr=args.lr, minutes=args.minutes, max_steps=args.max_steps,
         val_every=args.val_every, max_episodes_per_scene=args.max_episodes_per_scene, seed=args.seed,
+        token_pack=args.token_pack, workers=args.workers, cosine=args.cosine,
     )
     print(json.dumps(train(config)), flush=True)
 
@@ -119,8 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--batch-size", type=int, default=16)
     tok.add_argument("--max-frames", type=int, default=12_000)
     tok.add_argument("--crop", type=int, default=128, help="training crop size; 128 = whole frames")
+    tok.add_argument("--lr", type=float, default=1e-3)
+    tok.add_argument("--edge-weight", type=float, default=4.0, help="extra L1 weight on edges")
+    tok.add_argument("--latent-channels", type=int, default=8)
+    tok.add_argument("--patch", type=int, default=2, help="latent patch per token (2: 64 tokens per 128 px frame)")
+    tok.add_argument("--channels", type=int, nargs="+", default=[32, 64, 128, 128], help="VAE block widths (4 levels = stride 8)")
+    tok.add_argument("--frames-pack", default=None, help="read frames from a `physgen pack --frames` folder instead")
     tok.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     tok.set_defaults(func=_train_tokenizer)
+
+    pk = sub.add_parser("pack", help="compact training data to carry to another machine (frames and/or tokens)")
+    pk.add_argument("--frames", type=int, default=0, help="sample this many frames for tokenizer training")
+    pk.add_argument("--tokens", action="store_true", help="tokens + actions of every episode with actions")
+    pk.add_argument("--tokenizer", default="runs/tokenizer/last", help="for --tokens")
+    pk.add_argument("--frame-stride", type=int, default=8, help="keep frames at control steps t %% stride == 0")
+    pk.add_argument("--demos", default="data/demos")
+    pk.add_argument("--videos", default="data/videos")
+    pk.add_argument("--out", default="pack")
+    pk.set_defaults(func=_pack)
 
     tr = sub.add_parser("train", help="stage 1 (--stage video) or stage 2 (--stage actions) training; resumable")
     tr.add_argument("--stage", choices=["video", "actions"], required=True)
@@ -140,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--val-every", type=int, default=200)
     tr.add_argument("--max-episodes-per-scene", type=int, default=None)
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--token-pack", default=None, help="train from a `physgen pack --tokens` folder (stage 2)")
+    tr.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    tr.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the time budget")
     tr.set_defaults(func=_train)
 
     ex = sub.add_parser("export", help="write a shippable fp16 checkpoint folder (model + tokenizer)")

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from physgen import EVAL_SEED_START
 from physgen.demos import CONVERTED_SUFFIX
 from physgen.errors import InputError
+from physgen.packs import dequantize, read_token_pack
 from physgen.scenes import ACTION_DIM, CAMERA_NAME
 
 SPLITS = ("train", "val", "all")
@@ -137,26 +138,74 @@ class DemoWindows(_H5Windows):
         frame_steps = t0 + cfg.chunk * np.arange(cfg.history)
         frames, frame_valid = self._frames(group, f"obs/sensor_data/{CAMERA_NAME}/rgb", frame_steps, ep.num_frames, ep)
 
-        num_actions = ep.num_frames - 1
-        n_chunks = cfg.history + cfg.lookahead
-        steps = t0 + cfg.chunk * (np.arange(n_chunks)[:, None] - 1) + np.arange(cfg.chunk)[None]  # (H+la, L)
-        inside = (steps >= 0) & (steps < num_actions)
-        all_actions = group["actions"]
-        lo, hi = int(np.clip(steps.min(), 0, num_actions)), int(np.clip(steps.max() + 1, 0, num_actions))
-        span = all_actions[lo:hi] if hi > lo else np.zeros((0, ACTION_DIM), np.float32)
-        actions = np.zeros((n_chunks, cfg.chunk, ACTION_DIM), dtype=np.float32)
-        actions[inside] = span[steps[inside] - lo]
-        # Outside the episode the robot holds still with its gripper as first (or last) commanded.
-        actions[steps < 0, 6] = all_actions[0, 6]
-        actions[steps >= num_actions, 6] = all_actions[num_actions - 1, 6]
         return {
             "frames": frames,  # (H, 3, h, w) uint8, or (H, K, D) tokens
             "frame_valid": frame_valid,  # (H,) bool
-            "actions": torch.from_numpy(actions),  # (H + lookahead, L, 7); actions[n] leads into frame n
-            "action_valid": torch.from_numpy(inside.all(axis=1)),  # (H + lookahead,) bool
-            "boa": torch.tensor(t0 == 0),  # the window starts an episode: A_0 is the BOA token
+            **action_window(group["actions"], ep.num_frames - 1, t0, cfg),
             "scene": torch.tensor(self.scenes.index(ep.scene)),
             "seed": torch.tensor(ep.seed),
+        }
+
+
+def action_window(all_actions, num_actions: int, t0: int, cfg: WindowConfig) -> dict:
+    """The chunks of a window starting at control step t0: actions (H + lookahead, L, 7), with
+    actions[n] leading into frame n, their validity, and whether A_0 is the BOA token."""
+    n_chunks = cfg.history + cfg.lookahead
+    steps = t0 + cfg.chunk * (np.arange(n_chunks)[:, None] - 1) + np.arange(cfg.chunk)[None]  # (H+la, L)
+    inside = (steps >= 0) & (steps < num_actions)
+    lo, hi = int(np.clip(steps.min(), 0, num_actions)), int(np.clip(steps.max() + 1, 0, num_actions))
+    span = all_actions[lo:hi] if hi > lo else np.zeros((0, ACTION_DIM), np.float32)
+    actions = np.zeros((n_chunks, cfg.chunk, ACTION_DIM), dtype=np.float32)
+    actions[inside] = span[steps[inside] - lo]
+    # Outside the episode the robot holds still with its gripper as first (or last) commanded.
+    actions[steps < 0, 6] = all_actions[0, 6]
+    actions[steps >= num_actions, 6] = all_actions[num_actions - 1, 6]
+    return {
+        "actions": torch.from_numpy(actions),  # (H + lookahead, L, 7)
+        "action_valid": torch.from_numpy(inside.all(axis=1)),  # (H + lookahead,) bool
+        "boa": torch.tensor(t0 == 0),  # the window starts an episode: A_0 is the BOA token
+    }
+
+
+class TokenPackWindows(Dataset):
+    """DemoWindows' windows read from a token pack (physgen.packs): tokens instead of pixels,
+    everything in memory, windows starting every `frame_stride` control steps."""
+
+    def __init__(self, folder: str | os.PathLike, config: WindowConfig | None = None, split: str = "train"):
+        if split not in SPLITS:
+            raise InputError(f"split must be one of {SPLITS}; got {split!r}")
+        arrays, self.meta = read_token_pack(folder)
+        self.config = config or WindowConfig()
+        stride = self.meta["frame_stride"]
+        if self.config.chunk % stride:
+            raise InputError(f"the pack keeps every {stride}th frame; the chunk ({self.config.chunk}) must be a multiple of it")
+        self.codes, self.offset, self.step = arrays["tokens_u8"], arrays["token_offset"], arrays["token_step"]
+        self.actions = arrays["actions"]
+        self.scenes = self.meta["scenes"]
+        table = arrays["episodes"]  # (E, 5): frame offset, frames (T + 1), action offset, seed, scene
+        if (table[:, 3] >= EVAL_SEED_START).any():
+            raise InputError(f"{folder} holds seeds >= {EVAL_SEED_START}, which are reserved for evaluation")
+        self.episodes = [row for row in table.tolist() if split == "all" or split_of_seed(row[3], self.config.val_percent) == split]
+        start = max(stride, self.config.start_stride // stride * stride)
+        self.index = [(i, t0) for i, row in enumerate(self.episodes) for t0 in range(0, max(row[1] - 1, 1), start)]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, idx: int) -> dict:
+        ep_idx, t0 = self.index[idx]
+        frame_offset, num_frames, action_offset, seed, scene = self.episodes[ep_idx]
+        cfg, stride = self.config, self.meta["frame_stride"]
+        steps = t0 + cfg.chunk * np.arange(cfg.history)
+        stored = (num_frames - 1) // stride  # index of the last stored frame of the episode
+        rows = frame_offset + np.minimum(steps // stride, stored)
+        actions = self.actions[action_offset : action_offset + num_frames - 1]
+        return {
+            "frames": torch.from_numpy(dequantize(self.codes[rows], self.offset, self.step)),  # (H, K, D)
+            "frame_valid": torch.from_numpy(steps < num_frames),  # (H,) bool
+            **action_window(actions, num_frames - 1, t0, cfg),
+            "scene": torch.tensor(scene),
+            "seed": torch.tensor(seed),
         }
 
 

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from pathlib import Path
+
+from physgen import EVAL_SEED_START
 from physgen.dataset import find_demo_episodes
 from physgen.errors import InputError
 from physgen.metrics import frame_metrics
 from physgen.scenes import TARGET_TASKS
+
 
 def episode_rollout(env, simulator, episode, horizon: int = 16):
     """One held-out demo, open loop: (first real observation, real frames (horizon, H, W, 3) after
@@ -38,8 +42,21 @@ def episode_rollout(env, simulator, episode, horizon: int = 16):
     return first, real.frames[chunk - 1 :: chunk], real.object_masks[chunk - 1 :: chunk], pred
 
 
+def ensure_held_out_demos(eval_root, scenes=TARGET_TASKS, per_scene: int = 10) -> None:
+    """Make the held-out demos (seeds >= EVAL_SEED_START) that eval_root lacks, with a progress bar."""
+    from physgen.demos import generate_demos
+
+    have = {}
+    for e in find_demo_episodes(eval_root, list(scenes)) if Path(eval_root).exists() else []:
+        have[e.scene] = have.get(e.scene, 0) + (e.seed >= EVAL_SEED_START)
+    for scene in scenes:
+        if have.get(scene, 0) < per_scene:
+            print(f"making held-out demos of {scene} in {eval_root} ({have.get(scene, 0)} of {per_scene} there)", flush=True)
+            generate_demos(scene, per_scene, eval_root, seed_start=EVAL_SEED_START, shard_size=per_scene, evaluation=True)
+
+
 def held_out_episodes(eval_root, scenes=TARGET_TASKS, per_scene: int = 3) -> dict[str, list]:
-    episodes = [e for e in find_demo_episodes(eval_root, list(scenes)) if e.seed >= 10_000]
+    episodes = [e for e in find_demo_episodes(eval_root, list(scenes)) if e.seed >= EVAL_SEED_START]
     if not episodes:
         raise InputError(f"no held-out demos under {eval_root}; run `physgen demos --eval --scene ... --num N --out {eval_root}`")
     chosen: dict[str, list] = {}
@@ -79,10 +96,11 @@ def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene
             summary[f"{key}_{name}"] = round(float(np.nanmean(values)), 3)
         curve = per_horizon[name] / count
         summary[f"psnr_by_step_{name}"] = [round(float(v), 2) for v in curve]
+        summary[f"psnr_first_{name}"] = round(float(curve[0]), 3)
     return summary
 
 
-def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(10_000, 10_003), max_chunks: int = 16) -> dict:
+def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START, EVAL_SEED_START + 3), max_chunks: int = 16) -> dict:
     """Policy mode on held-out seeds: PhysGen proposes each chunk, the simulator runs it, PhysGen
     observes the real frame. Returns the success rate per scene and overall, and the mean control
     steps of the successful episodes."""
@@ -91,8 +109,8 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(10_000, 10_003)
     for scene in scenes:
         wins = []
         for seed in seeds:
-            if seed < 10_000:
-                raise InputError(f"closed-loop evaluation uses held-out seeds >= 10000; got {seed}")
+            if seed < EVAL_SEED_START:
+                raise InputError(f"closed-loop evaluation uses held-out seeds >= {EVAL_SEED_START}; got {seed}")
             env.reset(frame=simulator.reset(scene, seed).frame, seed=seed)
             success = False
             for k in range(1, max_chunks + 1):
@@ -109,3 +127,76 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(10_000, 10_003)
     summary["success_rate"] = round(float(np.mean(successes)), 3)
     summary["steps_to_success"] = round(float(np.mean(steps_to_success)), 1) if steps_to_success else None
     return summary
+
+
+def permanence(env, simulator, seeds) -> dict:
+    """The probe over held-out seeds: mean presence of the cube after it reappears (PhysGen, the
+    tokenizer ceiling, ground truth) and how much of the wall PhysGen keeps in its worst frame."""
+    from physgen.permanence import after_reappearance, imagine, presence_scores, run_probe, wall_agreement
+
+    rows = {"model": [], "ceiling": [], "truth": [], "wall_min": [], "wall_min_ceiling": []}
+    for seed in seeds:
+        episode = run_probe(simulator, seed, env.chunk)
+        if not len(episode.hidden_chunks):
+            continue
+        predicted, ceiling = imagine(env, episode)
+        rows["model"].append(after_reappearance(episode, presence_scores(episode, predicted)))
+        rows["ceiling"].append(after_reappearance(episode, presence_scores(episode, ceiling)))
+        rows["truth"].append(after_reappearance(episode, episode.ground_truth_presence))
+        rows["wall_min"].append(float(np.nanmin(wall_agreement(episode, predicted))))
+        rows["wall_min_ceiling"].append(float(np.nanmin(wall_agreement(episode, ceiling))))
+    result = {"probe_seeds": len(rows["model"])}
+    for name, values in rows.items():
+        result[f"presence_after_{name}" if not name.startswith("wall") else name] = round(float(np.nanmean(values)), 3) if values else None
+    return result
+
+
+def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes: int = 24, seed: int = 0) -> dict:
+    """Open-loop fidelity in token space on a token pack's val episodes, for machines without the
+    simulator (the lent GPU): from each episode's first frame, the model imagines `horizon` chunks
+    with the recorded actions. Frames are compared after decoding both the prediction and the true
+    tokens, so the figures measure the dynamics alone (the tokenizer's own loss is excluded).
+    Returns PSNR by horizon for the model and for copying the first frame, and their means."""
+    import torch
+
+    from physgen.dataset import TokenPackWindows, WindowConfig
+    from physgen.metrics import psnr
+    from physgen.rollout import Rollout
+
+    chunk = model.config.chunk
+    data = TokenPackWindows(pack, WindowConfig(history=horizon + 1, chunk=chunk, lookahead=1, start_stride=1), "val")
+    starts = [i for i, (_, t0) in enumerate(data.index) if t0 == 0][:max_episodes]
+    if not starts:
+        raise InputError(f"{pack} has no val episodes")
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    model_psnr, copy_psnr = np.zeros(horizon), np.zeros(horizon)
+    counts = np.zeros(horizon)
+
+    def decode(tokens):  # (N, K, D) -> (N, H, W, 3) uint8
+        return tokenizer.decode(tokenizer.from_tokens(tokens.to(device))).permute(0, 2, 3, 1).cpu().numpy()
+
+    for i in starts:
+        item = data[i]
+        tokens, valid, actions = item["frames"], item["frame_valid"], item["actions"]  # (h+1, K, D), (h+1,), (h+2, L, 7)
+        rollout = Rollout(model)
+        rollout.start(tokens[:1].to(device))
+        preds = []
+        for n in range(1, horizon + 1):
+            chunk_actions = actions[n][None].to(device)  # (1, L, 7): leads into frame n
+            pred = rollout.predict_frame(chunk_actions, generator=generator)
+            rollout.observe(pred, chunk_actions)
+            preds.append(pred[0])
+        real = decode(tokens[1:])
+        pred_frames = decode(torch.stack(preds))
+        first = decode(tokens[:1])[0]
+        for n in range(horizon):
+            if valid[n + 1]:
+                model_psnr[n] += psnr(pred_frames[n], real[n])
+                copy_psnr[n] += psnr(first, real[n])
+                counts[n] += 1
+    model_curve, copy_curve = model_psnr / np.maximum(counts, 1), copy_psnr / np.maximum(counts, 1)
+    return {"episodes": len(starts), "horizon": horizon,
+            "psnr_first": round(float(model_curve[0]), 2), "psnr_first_copy": round(float(copy_curve[0]), 2),
+            "psnr_mean": round(float(model_curve[counts > 0].mean()), 2), "psnr_mean_copy": round(float(copy_curve[counts > 0].mean()), 2),
+            "psnr_by_step": [round(float(v), 2) for v in model_curve], "psnr_by_step_copy": [round(float(v), 2) for v in copy_curve]}

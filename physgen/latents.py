@@ -2,7 +2,8 @@
 
 Training reads (T, K, D) float16 tokens instead of decoding h5 images and running the VAE encoder
 each step. The cache lives under `<cache_dir>/<tokenizer id>/`, the id being a hash of the
-tokenizer's weights, so retraining the tokenizer never mixes stale tokens in.
+tokenizer's weights and configs (the VAE's and the patching's), so neither retraining the tokenizer
+nor changing how its latents are cut into tokens ever mixes stale tokens in.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from physgen.scenes import CAMERA_NAME
 
 
 def tokenizer_id(tokenizer_dir: str | os.PathLike) -> str:
-    weights = sorted(Path(tokenizer_dir).glob("*.safetensors"))
+    folder = Path(tokenizer_dir)
     digest = hashlib.sha1()
-    for w in weights:
-        digest.update(w.read_bytes())
+    for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.json")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -14,6 +14,18 @@ Predictions, all teacher-forced in one pass during training:
   (a noisy copy of the same chunks in training, the previous prediction in rollouts; dropped with
   probability 0.5 so the first step of a rollout, which has none, is in distribution).
 Losses: epsilon (or velocity, for "flow") MSE, with `t_samples` timesteps per token.
+
+Choices beyond the paper (each selectable, the paper's value in brackets; measured in the model card):
+- scheduler "flow" (velocity) [paper: "ddpm"/"ddim", epsilon]: published and our own runs put
+  epsilon behind.
+- frame_target "residual" [paper: "absolute"]: the head generates the change from the previous
+  frame's tokens, scaled by residual_scale. Most of the scene is static, so a token that should not
+  change starts exactly where it was instead of being re-sampled from noise.
+- context_noise > 0 [paper: 0]: in training, the context frames are noised with a random level per
+  step (the level is an input), so that a rollout fed its own imperfect frames stays in
+  distribution (GameNGen, DIAMOND). Rollouts tell the model `context_noise_infer`.
+- cfg_scale > 1 [paper: 1]: classifier-free guidance on the next action chunk, using the null
+  condition the model already learns through action_cond_dropout.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from physgen.transformer import PhysicalTransformer, TokenLayout
 
 SCHEDULERS = ("ddpm", "ddim", "flow")
 ACTION_TOKENS = ("continuous", "discrete")
+FRAME_TARGETS = ("absolute", "residual")
 
 
 class PhysGen(ModelMixin, ConfigMixin):
@@ -56,14 +69,29 @@ class PhysGen(ModelMixin, ConfigMixin):
         lmtp: int = 3,  # chunks predicted per step (1 = L-MTP off)
         action_tokens: str = "continuous",  # "discrete": the ablation with binned actions and a classifier
         action_bins: int = 256,  # bins per action dimension for action_tokens="discrete"
-        scheduler: str = "ddim",
+        scheduler: str = "flow",
         train_timesteps: int = 1000,
         sample_steps: int = 10,
         t_samples: int = 4,  # diffusion timesteps sampled per token in training (MAR)
         action_cond_dropout: float = 0.2,
         lookahead_dropout: float = 0.5,
+        frame_target: str = "residual",
+        residual_scale: float = 1.0,  # residual targets are multiplied by this (about 1 / their std)
+        context_noise: float = 0.0,  # max noise std on context frame tokens in training (0 = off)
+        context_noise_infer: float = 0.0,  # the level rollouts report for their context frames
+        cfg_scale: float = 1.0,  # classifier-free guidance on the next action chunk (1 = off)
     ):
         super().__init__()
+        if frame_target not in FRAME_TARGETS:
+            raise InputError(f"frame_target must be one of {FRAME_TARGETS}; got {frame_target!r}")
+        if residual_scale <= 0:
+            raise InputError(f"residual_scale must be > 0; got {residual_scale}")
+        if context_noise < 0 or context_noise_infer < 0:
+            raise InputError(f"context noise levels must be >= 0; got {context_noise}, {context_noise_infer}")
+        if context_noise_infer > 0 and context_noise == 0:
+            raise InputError("context_noise_infer > 0 needs a model trained with context_noise > 0")
+        if cfg_scale < 0:
+            raise InputError(f"cfg_scale must be >= 0; got {cfg_scale}")
         if action_tokens not in ACTION_TOKENS:
             raise InputError(f"action_tokens must be one of {ACTION_TOKENS}; got {action_tokens!r}")
         if action_bins < 2:
@@ -77,6 +105,8 @@ class PhysGen(ModelMixin, ConfigMixin):
             raise InputError(f"dim ({dim}) must be divisible by heads ({heads}) into an even head size (RoPE)")
         self.frame_in = nn.Linear(token_dim, dim)
         self.frame_pos = nn.Parameter(torch.randn(num_frame_tokens, dim) * 0.02)
+        # The context-noise level as an input; absent (and old checkpoints load) when it is off.
+        self.noise_level_in = nn.Linear(1, dim) if context_noise > 0 else None
         self.action_in = nn.Sequential(nn.Linear(action_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.action_pos = nn.Parameter(torch.randn(chunk, dim) * 0.02)
         self.boa = nn.Parameter(torch.randn(chunk, dim) * 0.02)  # begin-of-action chunk
@@ -97,9 +127,33 @@ class PhysGen(ModelMixin, ConfigMixin):
         self.diffusion = Diffusion(scheduler, train_timesteps)
 
     # ----------------------------------------------------------------- embedding
-    def embed_frames(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, S, K, D) -> (B, S, K, d)."""
-        return self.frame_in(tokens) + self.frame_pos
+    def embed_frames(self, tokens: torch.Tensor, noise_level: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, S, K, D) -> (B, S, K, d); noise_level (B, S), default the rollout level."""
+        emb = self.frame_in(tokens) + self.frame_pos
+        if self.noise_level_in is not None:
+            if noise_level is None:
+                noise_level = tokens.new_full(tokens.shape[:2], self.config.context_noise_infer)
+            emb = emb + self.noise_level_in(noise_level[..., None])[:, :, None]  # (B, S, 1, d)
+        return emb
+
+    def noisy_context(self, frame_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training-time context noise: (noised tokens (B, H, K, D), levels (B, H)), or as is."""
+        if not (self.training and self.config.context_noise > 0):
+            return frame_tokens, None
+        level = torch.rand(frame_tokens.shape[:2], device=frame_tokens.device) * self.config.context_noise  # (B, H)
+        return frame_tokens + level[..., None, None] * torch.randn_like(frame_tokens), level
+
+    def frame_target_of(self, previous: torch.Tensor, following: torch.Tensor) -> torch.Tensor:
+        """What the frame head generates for `following` given `previous` tokens (same shapes)."""
+        if self.config.frame_target == "residual":
+            return (following - previous) * self.config.residual_scale
+        return following
+
+    def frame_from_target(self, previous: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
+        """Inverse of frame_target_of: frame tokens from the head's output."""
+        if self.config.frame_target == "residual":
+            return previous + generated / self.config.residual_scale
+        return generated
 
     def embed_actions(self, actions: torch.Tensor, boa: torch.Tensor | None = None) -> torch.Tensor:
         """(B, S, L, 7) -> (B, S, L, d); rows where boa (B, S) is True become the BOA chunk."""
@@ -151,7 +205,8 @@ class PhysGen(ModelMixin, ConfigMixin):
         cfg = self.config
         b, h = frame_tokens.shape[:2]
         k = cfg.num_frame_tokens
-        frame_emb = self.embed_frames(frame_tokens)
+        context, level = self.noisy_context(frame_tokens)
+        frame_emb = self.embed_frames(context, level)
         if actions is None:
             x = self.sequence(frame_emb, None)
             layout = TokenLayout.for_steps(0, h, k, 0, device=x.device)
@@ -169,7 +224,8 @@ class PhysGen(ModelMixin, ConfigMixin):
             use_next = torch.rand(b, h - 1, device=x.device) >= cfg.action_cond_dropout
             use_next &= action_valid[:, 1:h]
             z = self.frame_condition(h_frame[:, :-1], h_action[:, :-1, -1], actions[:, 1:h], use_next)
-        losses = {"frame": self._frame_loss(z, frame_tokens[:, 1:], frame_valid[:, 1:])}
+        target = self.frame_target_of(frame_tokens[:, :-1], frame_tokens[:, 1:])  # (B, H-1, K, D), from clean frames
+        losses = {"frame": self._frame_loss(z, target, frame_valid[:, 1:])}
         if actions is not None:
             losses["action"] = self._action_loss(h_frame, actions, action_valid)
         losses["total"] = sum(losses.values())
@@ -213,14 +269,25 @@ class PhysGen(ModelMixin, ConfigMixin):
         return (self.action_head(x_t, t, ctx.repeat(ts, 1, 1)) - goal).pow(2).mean()
 
     # ----------------------------------------------------------------- sampling
-    def sample_frame(self, z: torch.Tensor, steps: int | None = None, generator=None) -> torch.Tensor:
-        """Next frame tokens (B, K, D) from conditions z (B, K, d); all tokens in one head call."""
+    def sample_frame(self, z: torch.Tensor, previous: torch.Tensor, steps: int | None = None, generator=None,
+                     z_uncond: torch.Tensor | None = None) -> torch.Tensor:
+        """Next frame tokens (B, K, D) from conditions z (B, K, d) and the previous frame's tokens
+        (B, K, D); all tokens in one head call. With z_uncond (no action condition) and
+        cfg_scale != 1, the head's output is guided away from the unconditional one."""
         b, k, _ = z.shape
-        flat = z.reshape(b * k, -1)
-        tokens = self.diffusion.sample(
-            lambda x, t: self.frame_head(x, t, flat), (b * k, self.config.token_dim), steps or self.config.sample_steps, generator, z.device
-        )
-        return tokens.view(b, k, -1)
+        flat = z.reshape(b * k, -1)  # (B*K, d)
+        scale = self.config.cfg_scale
+        if z_uncond is not None and scale != 1.0:
+            both = torch.cat([flat, z_uncond.reshape(b * k, -1)])  # (2*B*K, d)
+
+            def denoise(x, t):
+                cond, uncond = self.frame_head(x.repeat(2, 1), t.repeat(2), both).chunk(2)
+                return uncond + scale * (cond - uncond)
+        else:
+            def denoise(x, t):
+                return self.frame_head(x, t, flat)
+        generated = self.diffusion.sample(denoise, (b * k, self.config.token_dim), steps or self.config.sample_steps, generator, z.device)
+        return self.frame_from_target(previous, generated.view(b, k, -1))
 
     def sample_actions(self, h_frame: torch.Tensor, lookahead=None, steps: int | None = None, generator=None) -> torch.Tensor:
         """An L-MTP block (B, lmtp, L, 7) from frame outputs (B, K, d) and the previous lookahead."""

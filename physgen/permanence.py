@@ -28,6 +28,7 @@ PROBE_SCENE = "PermanenceProbe-v1"
 DISC_RADIUS_PX = 4
 RED_EXCESS = 60
 GREEN_BLUE_BALANCE = 20
+WALL_TOLERANCE = 40  # intensity levels (0-255) within which a wall pixel counts as kept
 
 
 @dataclass
@@ -38,6 +39,7 @@ class ProbeEpisode:
     visible_pixels: np.ndarray  # (N + 1,) cube pixels visible (segmentation)
     cube_pixel: np.ndarray  # (N + 1, 2) the cube centre projected into the image (x, y), hidden or not
     first_mask: np.ndarray  # (H, W) bool, the cube's pixels in the first frame
+    wall_mask: np.ndarray  # (H, W) bool, the wall's silhouette (its box projected into the image)
 
     @property
     def ground_truth_presence(self) -> np.ndarray:
@@ -72,7 +74,49 @@ def run_probe(sim: Simulator, seed: int = 0, chunk_len: int = 8) -> ProbeEpisode
     actions, pad = pad_to_chunks(np.asarray(scripted), chunk_len)
     if pad:
         record(sim.step(actions[-pad:]).observation)
-    return ProbeEpisode(seed, actions, np.stack(frames), np.asarray(visible), np.stack(centres), first_mask)
+    from physgen.probe_scene import WALL_HALF_SIZE  # imports ManiSkill
+
+    return ProbeEpisode(seed, actions, np.stack(frames), np.asarray(visible), np.stack(centres), first_mask,
+                        project_box(sim.actor_position("wall"), WALL_HALF_SIZE, camera, first_mask.shape))
+
+
+def project_box(centre, half_sizes, camera: dict, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the silhouette of an axis-aligned box seen by the camera."""
+    import cv2
+
+    corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * np.asarray(half_sizes) + centre
+    pixels = np.array([world_to_pixel(c, camera["intrinsic"], camera["extrinsic_cv"]) for c in corners])
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pixels).astype(np.int32)), 1)
+    return mask.astype(bool)
+
+
+def wall_agreement(episode: ProbeEpisode, frames) -> np.ndarray:
+    """(N + 1,) fraction of the wall's silhouette where `frames` match the real frames within
+    WALL_TOLERANCE intensity levels (the arm may pass in front: the real frame is the reference)."""
+    scores = []
+    for frame, real in zip(frames, episode.frames):
+        close = np.abs(frame.astype(np.int16) - real.astype(np.int16)).max(axis=-1) <= WALL_TOLERANCE
+        scores.append(float(close[episode.wall_mask].mean()) if episode.wall_mask.any() else float("nan"))
+    return np.asarray(scores)
+
+
+def imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """PhysGen's open-loop frames for the probe's actions from its real first frame, and the
+    tokenizer ceiling (round trips of the real frames), one per chunk boundary."""
+    world.reset(frame=episode.frames[0], seed=episode.seed)
+    first = world.reconstruct(episode.frames[0])
+    predicted = [first, *world.step(episode.actions).frames]
+    ceiling = [first, *(world.reconstruct(f) for f in episode.frames[1:])]
+    return predicted, ceiling
+
+
+def after_reappearance(episode: ProbeEpisode, scores: np.ndarray) -> float:
+    """Mean of per-chunk scores after the cube was last fully hidden (NaN if it never was)."""
+    hidden = episode.hidden_chunks
+    if not len(hidden) or hidden[-1] + 1 >= len(scores):
+        return float("nan")
+    return float(np.mean(scores[hidden[-1] + 1 :]))
 
 
 def disc_mask(shape: tuple[int, int], centre_xy, radius: float = DISC_RADIUS_PX) -> np.ndarray:

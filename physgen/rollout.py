@@ -61,7 +61,10 @@ class Rollout:
         h_last = self.h_last_action[:, None] if self.h_last_action is not None else None
         acts = next_actions[:, None] if next_actions is not None else None
         z = self.model.frame_condition(self.h_frame[:, None], h_last, acts, None)[:, 0]  # (B, K, d)
-        return self.model.sample_frame(z, sample_steps, generator)
+        z_uncond = None
+        if acts is not None and self.model.config.cfg_scale != 1.0:
+            z_uncond = self.model.frame_condition(self.h_frame[:, None], h_last, None, None)[:, 0]  # (B, K, d)
+        return self.model.sample_frame(z, self.steps[-1].frame, sample_steps, generator, z_uncond)
 
     @torch.no_grad()
     def propose_actions(self, frame_tokens: torch.Tensor, lookahead=None, sample_steps: int | None = None, generator=None):

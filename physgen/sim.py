@@ -195,6 +195,14 @@ class Simulator:
         self._require_reset()
         return self._env.unwrapped.agent.tcp.pose.p[0].cpu().numpy().astype(np.float64)
 
+    def actor_position(self, name: str) -> np.ndarray:
+        """World position (3,) of any actor of the scene by name (e.g. the probe's "wall")."""
+        self._require_reset()
+        for actor in self._env.unwrapped.segmentation_id_map.values():
+            if getattr(actor, "name", None) == name:
+                return actor.pose.p[0].cpu().numpy().astype(np.float64)
+        raise InputError(f"the scene {self._spec.env_id} has no actor named {name!r}")
+
     @property
     def object_positions(self) -> dict[str, np.ndarray]:
         """World positions (3,) of the scene's tracked objects, visible or not."""

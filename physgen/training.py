@@ -46,6 +46,9 @@ class TrainConfig:
     max_episodes_per_scene: int | None = None  # scarce-data experiments
     seed: int = 0
     latent_cache: str = "data/latents"
+    token_pack: str | None = None  # read windows from a `physgen pack --tokens` folder instead (no h5, no tokenizer)
+    workers: int = 0  # DataLoader worker processes
+    cosine: bool = False  # decay the learning rate to 10 % over the run's time budget (after a 200-step warm-up)
 
     def __post_init__(self):
         if self.stage not in STAGES:
@@ -57,14 +60,19 @@ class TrainConfig:
         for name in ("window", "batch_size", "max_steps", "val_every", "val_batches", "lora_rank"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if not Path(self.tokenizer).exists():
+        if self.token_pack is None and not Path(self.tokenizer).exists():
             raise InputError(f"tokenizer folder {self.tokenizer} does not exist; run `physgen train-tokenizer` first")
 
 
 def build_datasets(cfg: TrainConfig, model_config, tokenizer):
-    from physgen.dataset import DemoWindows, VideoWindows, WindowConfig
+    from physgen.dataset import DemoWindows, TokenPackWindows, VideoWindows, WindowConfig
     from physgen.latents import episode_tokens
 
+    if cfg.token_pack:
+        if cfg.stage != "actions":
+            raise InputError("a token pack holds episodes with actions: use it with --stage actions")
+        windows = WindowConfig(history=cfg.window, chunk=model_config.chunk, lookahead=model_config.lmtp, start_stride=1)
+        return TokenPackWindows(cfg.token_pack, windows, "train"), TokenPackWindows(cfg.token_pack, windows, "val")
     windows = WindowConfig(history=cfg.window, chunk=model_config.chunk, lookahead=model_config.lmtp, start_stride=4)
     cls, root = (VideoWindows, cfg.videos) if cfg.stage == "video" else (DemoWindows, cfg.demos)
     train, val = cls(root, config=windows, split="train"), cls(root, config=windows, split="val")
@@ -146,19 +154,29 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     out = Path(cfg.out_dir)
     state_dir = out / "state"
     out.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator()
+    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     torch.manual_seed(cfg.seed)
-    tokenizer = FrameTokenizer.from_pretrained(cfg.tokenizer)
     model = _build_model(cfg, state_dir)
     mcfg = model.config
-    if tokenizer.config.num_tokens != mcfg.num_frame_tokens or tokenizer.config.token_dim != mcfg.token_dim:
+    if cfg.token_pack:
+        from physgen.packs import read_token_pack
+
+        meta = read_token_pack(cfg.token_pack)[1]
+        tokenizer, shape = None, (meta["num_tokens"], meta["token_dim"])
+    else:
+        tokenizer = FrameTokenizer.from_pretrained(cfg.tokenizer)
+        shape = (tokenizer.config.num_tokens, tokenizer.config.token_dim)
+    if shape != (mcfg.num_frame_tokens, mcfg.token_dim):
         raise InputError(
-            f"tokenizer gives {tokenizer.config.num_tokens} tokens of {tokenizer.config.token_dim} dims; "
-            f"the model expects {mcfg.num_frame_tokens} of {mcfg.token_dim}"
+            f"the tokenizer gives {shape[0]} tokens of {shape[1]} dims; the model expects {mcfg.num_frame_tokens} of {mcfg.token_dim}"
         )
     train_set, val_set = build_datasets(cfg, mcfg, tokenizer)
+    if mcfg.frame_target == "residual" and "residual_scale" not in cfg.model and not cfg.init and not (state_dir / "model.safetensors").exists():
+        model.register_to_config(residual_scale=residual_scale_of(train_set))
+        print(f"residual_scale = {model.config.residual_scale:.3f} (1 / std of frame-to-frame token changes)", flush=True)
     generator = torch.Generator().manual_seed(cfg.seed)
-    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=generator)
+    train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True, generator=generator,
+                              num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     val_loader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -187,6 +205,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     done = False
     while not done:
         for batch in train_loader:
+            if cfg.cosine:
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_lr(cfg, step, time.perf_counter() - run_start)
             losses = _batch_loss(model, batch, cfg.stage)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(losses["total"])
@@ -223,6 +244,28 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     metrics = dict(step=step, seconds=round(elapsed + time.perf_counter() - run_start, 1), val=val, **info)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def cosine_lr(cfg: TrainConfig, step: int, seconds: float) -> float:
+    """Warm up over 200 steps, then a cosine from lr to lr / 10 over the run's budget (time or steps,
+    whichever runs out first)."""
+    import math
+
+    progress = min(max(seconds / (cfg.minutes * 60), step / cfg.max_steps), 1.0)
+    return cfg.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def residual_scale_of(dataset, windows: int = 256) -> float:
+    """1 / std of the change between consecutive frames' tokens over a sample of windows."""
+    g = torch.Generator().manual_seed(0)
+    picks = torch.randint(len(dataset), (min(windows, len(dataset)),), generator=g).tolist()
+    deltas = []
+    for i in picks:
+        item = dataset[i]
+        valid = item["frame_valid"][1:] & item["frame_valid"][:-1]
+        deltas.append((item["frames"][1:] - item["frames"][:-1])[valid])
+    std = torch.cat(deltas).float().std().item()
+    return round(1.0 / max(std, 1e-3), 4)
 
 
 def plot_losses(csv_path: Path, html_path: Path) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from physgen import EVAL_SEED_START
 from physgen.errors import InputError
 from physgen.experts import follow_waypoints, probe_waypoints, random_push_waypoints, run_motion_planning
-from physgen.scenes import CAMERA_NAME, DEFAULT_IMAGE_SIZE, TARGET_TASKS
+from physgen.scenes import CAMERA_NAME, CONTROL_MODE, DEFAULT_IMAGE_SIZE, TARGET_TASKS
 
 BLOCK = 10  # videos of one scene made in a row
 MIN_FRAMES = 16  # shorter episodes (a planner that failed at once) are not worth storing
@@ -117,11 +117,11 @@ def generate_videos(
         try:
             for seed in todo:
                 bar.set_postfix_str(f"{scene} seed {seed}")
-                frames = recorder.record(seed)
+                frames, actions = recorder.record(seed)
                 if len(frames) < MIN_FRAMES:
                     report.skipped += 1
                 else:
-                    _write_video(video_path(out_dir, scene, seed), frames, scene, seed, CORPUS_SCENES[scene].motion)
+                    _write_video(video_path(out_dir, scene, seed), frames, actions, scene, seed, CORPUS_SCENES[scene].motion)
                     report.videos += 1
                     report.new_videos += 1
                     report.new_frames += len(frames)
@@ -150,8 +150,10 @@ class _SceneRecorder:
         )
         self.env = _FrameRecorder(env)
 
-    def record(self, seed: int) -> np.ndarray:
+    def record(self, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(frames (T, H, W, 3), actions (T - 1, 7) in the studio's action space, or None)."""
         rng = np.random.default_rng(seed)
+        actions = None
         if self.spec.motion == "motionplanning":
             run_motion_planning(self.env, self.scene, seed)  # a failed plan still leaves its frames
         else:
@@ -165,8 +167,9 @@ class _SceneRecorder:
                 waypoints = probe_waypoints(cube, push_speed=float(rng.uniform(0.005, 0.009)))
             else:
                 waypoints = random_push_waypoints(self._object_position(rng), rng, n_pushes=int(rng.integers(2, 4)))
-            follow_waypoints(waypoints, tcp, step, max_total_steps=300)
-        return np.stack(self.env.frames) if self.env.frames else np.zeros((0, 1, 1, 3), np.uint8)
+            actions = follow_waypoints(waypoints, tcp, step, max_total_steps=300)
+        frames = np.stack(self.env.frames) if self.env.frames else np.zeros((0, 1, 1, 3), np.uint8)
+        return frames, actions
 
     def _object_position(self, rng: np.random.Generator) -> np.ndarray:
         base = self.env.unwrapped
@@ -207,12 +210,15 @@ class _FrameRecorder:
         return obs["sensor_data"][CAMERA_NAME]["rgb"][0].cpu().numpy().astype(np.uint8)
 
 
-def _write_video(path: Path, frames: np.ndarray, scene: str, seed: int, source: str) -> None:
+def _write_video(path: Path, frames: np.ndarray, actions: np.ndarray | None, scene: str, seed: int, source: str) -> None:
     import h5py
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with h5py.File(tmp, "w") as f:
         f.create_dataset("frames", data=frames, compression="gzip", compression_opts=4, chunks=(1, *frames.shape[1:]))
-        f.attrs.update({"env_id": scene, "seed": seed, "source": source, "control_freq": 20, "actions": "none"})
+        if actions is not None and len(actions) == len(frames) - 1:
+            f.create_dataset("actions", data=actions.astype(np.float32))
+        f.attrs.update({"env_id": scene, "seed": seed, "source": source, "control_freq": 20,
+                        "actions": CONTROL_MODE if "actions" in f else "none"})
     os.replace(tmp, path)

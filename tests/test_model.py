@@ -279,3 +279,75 @@ def test_two_rollouts_on_one_model_do_not_share_state():
         b.observe(fb, act)
     torch.testing.assert_close(a.h_frame, alone(frames_a))
     torch.testing.assert_close(b.h_frame, alone(frames_b))
+
+
+@pytest.mark.parametrize("overrides", [dict(context_noise=0.3, context_noise_infer=0.1), dict(cfg_scale=2.0)])
+def test_cached_rollout_matches_recompute_with_context_noise_and_guidance(overrides):
+    model = tiny_model(**overrides).eval()
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randn(6, 1, K, D, generator=g)
+    actions = torch.rand(6, 1, L, 7, generator=g) * 2 - 1
+    predictions = []
+    for use_cache in (True, False):
+        rollout = Rollout(model, use_cache=use_cache)
+        rollout.start(frames[0])
+        for i in range(1, 6):
+            rollout.observe(frames[i], actions[i])
+        predictions.append(rollout.predict_frame(actions[0], generator=torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(*predictions, atol=1e-4, rtol=1e-4)
+
+
+def test_residual_target_is_the_scaled_change_and_sampling_adds_it_back():
+    model = tiny_model(frame_target="residual", residual_scale=4.0)
+    previous, following = torch.randn(2, K, D), torch.randn(2, K, D)
+    target = model.frame_target_of(previous, following)
+    torch.testing.assert_close(target, (following - previous) * 4.0)
+    torch.testing.assert_close(model.frame_from_target(previous, target), following)
+    absolute = tiny_model(frame_target="absolute")
+    torch.testing.assert_close(absolute.frame_target_of(previous, following), following)
+
+
+def test_residual_sampling_starts_from_the_previous_frame():
+    """A head that outputs 'no change' in velocity terms (flow: target = noise - x0 with x0 = 0)
+    leaves every token where it was: the static background cannot drift."""
+    model = tiny_model(frame_target="residual").eval()
+
+    class ZeroChange(torch.nn.Module):
+        def forward(self, x_t, t, z):
+            return x_t / (t[:, None] / 1000).clamp_min(1e-3)  # v = x_t / sigma exactly when x0 = 0
+
+    model.frame_head = ZeroChange()
+    previous = torch.randn(1, K, D)
+    z = torch.zeros(1, K, TINY["dim"])
+    out = model.sample_frame(z, previous, steps=8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, previous, atol=1e-3, rtol=0)
+
+
+def test_context_noise_changes_training_inputs_only():
+    model = tiny_model(context_noise=0.5)
+    batch = window()
+    tokens = batch["frame_tokens"]
+    noisy, level = model.train().noisy_context(tokens)
+    assert level.shape == tokens.shape[:2] and (level >= 0).all() and (level <= 0.5).all()
+    assert not torch.equal(noisy, tokens)
+    clean, none = model.eval().noisy_context(tokens)
+    assert clean is tokens and none is None
+    assert tiny_model().noise_level_in is None  # off: no new weights, old checkpoints load
+
+
+def test_guidance_scale_one_equals_plain_conditional_sampling_and_other_scales_differ():
+    model = tiny_model().eval()
+    z, z_null, previous = torch.randn(1, K, TINY["dim"]), torch.randn(1, K, TINY["dim"]), torch.randn(1, K, D)
+    plain = model.sample_frame(z, previous, generator=torch.Generator().manual_seed(0))
+    same = model.sample_frame(z, previous, generator=torch.Generator().manual_seed(0), z_uncond=z_null)
+    torch.testing.assert_close(plain, same)
+    guided = tiny_model(cfg_scale=3.0).eval()
+    guided.load_state_dict(model.state_dict())
+    assert not torch.allclose(guided.sample_frame(z, previous, generator=torch.Generator().manual_seed(0), z_uncond=z_null), plain)
+
+
+def test_new_options_are_validated():
+    for bad in (dict(frame_target="delta"), dict(residual_scale=0.0), dict(context_noise=-1.0),
+                dict(context_noise_infer=0.1), dict(cfg_scale=-1.0)):
+        with pytest.raises(InputError):
+            tiny_model(**bad)

@@ -1,0 +1,106 @@
+"""physgen-small v1 on one lent GPU, in one call (DEVELOPERS.md: at most 8 minutes).
+
+Runs in parallel on the same token pack and seed:
+- `v1`: the shipped configuration, trained for the whole time budget;
+- the ablation rows, each one change from v1, all with the same optimiser steps (`--ablation-steps`),
+  `v1_short` being v1 itself at that budget.
+Then scores every model with physgen.evaluate.pack_open_loop on the pack's val episodes (the same
+episodes and sampling seed for all; classifier-free guidance is an inference-time row on v1_short),
+and writes to $OUT: ablation.json, v1's loss curve, and v1 as fp16 safetensors shards (< 16 MiB each).
+
+Smoke test on the CPU: `python scripts/gpu_train_v1.py --minutes 0.5 --ablation-steps 5 --out /tmp/gpu_smoke`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+V1 = {"token_dim": 32, "num_frame_tokens": 64, "dim": 256, "depth": 8, "heads": 4, "frame_head_width": 256,
+      "frame_head_depth": 4, "context_noise": 0.3, "sample_steps": 10}
+ABLATIONS = {  # name: the one change from v1
+    "v1_short": {},
+    "epsilon": {"scheduler": "ddim"},
+    "absolute": {"frame_target": "absolute"},
+    "no_context_noise": {"context_noise": 0.0},
+    "v0.2_size": {"dim": 256, "depth": 6, "frame_head_depth": 3},
+}
+
+
+def train_command(args, name: str, model: dict, steps: int, minutes: float) -> list[str]:
+    return [sys.executable, "-m", "physgen.cli", "train", "--stage", "actions", "--token-pack", args.pack,
+            "--out", str(Path(args.runs) / name), "--max-steps", str(steps), "--minutes", str(minutes),
+            "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--cosine", "--workers", str(args.workers),
+            "--val-every", "1000", "--seed", "0", "--model", json.dumps(model)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pack", default="pack/tokens")
+    parser.add_argument("--tokenizer", default="pack/tokenizer")
+    parser.add_argument("--runs", default="/tmp/runs")
+    parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/gpu_out"))
+    parser.add_argument("--minutes", type=float, default=5.5, help="time budget of the v1 run")
+    parser.add_argument("--ablation-steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--skip-ablations", action="store_true")
+    args = parser.parse_args()
+    Path(args.runs).mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
+
+    jobs = {"v1": train_command(args, "v1", V1, 1_000_000, args.minutes)}
+    if not args.skip_ablations:
+        for name, change in ABLATIONS.items():
+            jobs[name] = train_command(args, name, {**V1, **change}, args.ablation_steps, args.minutes)
+    start = time.perf_counter()
+    procs = {name: subprocess.Popen(cmd, env=env, stdout=open(Path(args.runs) / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+             for name, cmd in jobs.items()}
+    codes = {name: p.wait() for name, p in procs.items()}
+    print(f"trained in {time.perf_counter() - start:.0f} s: {codes}", flush=True)
+    for name, code in codes.items():
+        if code:
+            print(f"--- {name} failed:\n" + (Path(args.runs) / f"{name}.log").read_text()[-3000:], flush=True)
+
+    import torch
+
+    from physgen.evaluate import pack_open_loop
+    from physgen.model import PhysGen
+    from physgen.tokenizer import FrameTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = FrameTokenizer.from_pretrained(args.tokenizer).to(device)
+    report = {}
+    for name in jobs:
+        folder = Path(args.runs) / name
+        if not (folder / "model" / "config.json").exists():
+            continue
+        model = PhysGen.from_pretrained(folder / "model").to(device).eval()
+        metrics = json.loads((folder / "metrics.json").read_text())
+        row = {"change": ABLATIONS.get(name, "the shipped configuration"), "steps": metrics["step"], "seconds": metrics["seconds"],
+               "val_loss": metrics["val"], "params": metrics["params"], **pack_open_loop(model, tokenizer, args.pack)}
+        report[name] = row
+        if name == "v1_short":
+            model.register_to_config(cfg_scale=2.0)
+            report["cfg_2"] = {"change": {"cfg_scale": 2.0}, "steps": metrics["step"], **pack_open_loop(model, tokenizer, args.pack)}
+        print(name, json.dumps({k: v for k, v in row.items() if "by_step" not in k}), flush=True)
+    if (Path(args.runs) / "v1" / "loss.csv").exists():
+        (out / "loss_v1.csv").write_text((Path(args.runs) / "v1" / "loss.csv").read_text())
+    (out / "ablation.json").write_text(json.dumps(report, indent=2))
+    if (Path(args.runs) / "v1" / "model" / "config.json").exists():
+        v1 = PhysGen.from_pretrained(Path(args.runs) / "v1" / "model").half()
+        v1.save_pretrained(out / "v1", max_shard_size="12MB")
+    print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

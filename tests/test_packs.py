@@ -1,0 +1,88 @@
+"""Compact training packs: what goes in comes back, and windows read from a pack match the h5 path."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from physgen.dataset import Episode, TokenPackWindows, WindowConfig
+from physgen.errors import InputError
+from physgen.latents import tokenizer_id
+from physgen.packs import dequantize, quantize, read_frame_pack, write_frame_pack, write_token_pack
+
+WINDOWS = WindowConfig(history=3, chunk=4, lookahead=2, start_stride=1)
+
+
+def test_frame_pack_round_trip_keeps_masks_exactly_and_pixels_within_jpeg_error(tmp_path, rng):
+    frames = np.repeat(np.repeat(rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8), 4, 1), 4, 2)  # smooth blocks
+    masks = rng.random((5, 64, 64)) > 0.7
+    write_frame_pack(frames, masks, tmp_path / "f.npz")
+    back, back_masks = read_frame_pack(tmp_path / "f.npz")
+    assert back.shape == frames.shape and back.dtype == np.uint8
+    np.testing.assert_array_equal(back_masks, masks)
+    assert np.abs(back.astype(int) - frames.astype(int)).mean() < 4
+
+
+def test_quantized_tokens_stay_within_half_a_step(rng):
+    tokens = rng.normal(size=(10, 4, 3)).astype(np.float32) * [1.0, 2.0, 0.5]
+    codes, offset, step = quantize(tokens)
+    assert codes.dtype == np.uint8
+    assert np.abs(dequantize(codes, offset, step) - tokens).max() <= step.max() / 2 + 1e-6
+
+
+def _pack(tmp_path, rng, stride=2, seeds=range(6)):
+    episodes = [Episode(f"e{s}.h5", "traj_0", "PushCube-v1", s, 13) for s in seeds]
+    all_tokens = {(e.path, e.key): rng.normal(size=(e.num_frames, 2, 3)).astype(np.float32) for e in episodes}
+    actions = {(e.path, e.key): rng.uniform(-1, 1, (e.num_frames - 1, 7)).astype(np.float32) for e in episodes}
+    kept = {k: v[::stride] for k, v in all_tokens.items()}
+    write_token_pack(episodes, kept, actions, tmp_path, stride, "test")
+    return episodes, all_tokens, actions
+
+
+def test_pack_windows_match_the_episode_they_came_from(tmp_path, rng):
+    episodes, tokens, actions = _pack(tmp_path, rng)
+    data = TokenPackWindows(tmp_path, WINDOWS, "all")
+    i = next(j for j, (ep, t0) in enumerate(data.index) if ep == 1 and t0 == 4)
+    item = data[i]
+    key = (episodes[1].path, episodes[1].key)
+    np.testing.assert_allclose(item["frames"].numpy(), tokens[key][[4, 8, 12]], atol=0.05)
+    assert item["frame_valid"].tolist() == [True, True, True]
+    np.testing.assert_array_equal(item["actions"][1].numpy(), actions[key][4:8])  # the chunk into frame 1
+    assert not item["boa"]
+
+
+def test_pack_windows_start_on_stored_frames_and_flag_the_end(tmp_path, rng):
+    _pack(tmp_path, rng)
+    data = TokenPackWindows(tmp_path, WINDOWS, "all")
+    assert all(t0 % 2 == 0 for _, t0 in data.index)
+    last = data[max(range(len(data)), key=lambda j: data.index[j][1])]
+    assert not last["frame_valid"][-1]
+
+
+def test_pack_rejects_a_chunk_that_skips_stored_frames(tmp_path, rng):
+    _pack(tmp_path, rng, stride=3)
+    with pytest.raises(InputError, match="multiple"):
+        TokenPackWindows(tmp_path, WINDOWS, "all")
+
+
+def test_pack_with_eval_seeds_is_refused(tmp_path, rng):
+    _pack(tmp_path, rng, seeds=[1, 10_001])
+    with pytest.raises(InputError, match="reserved"):
+        TokenPackWindows(tmp_path, WINDOWS, "all")
+
+
+def test_missing_pack_gives_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="not a token pack"):
+        TokenPackWindows(tmp_path, WINDOWS)
+
+
+def test_tokenizer_id_changes_with_the_config_even_with_the_same_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    for name, patch in (("a", 2), ("b", 4)):
+        folder = tmp_path / name
+        folder.mkdir()
+        save_file({"w": torch.ones(3)}, folder / "diffusion_pytorch_model.safetensors")
+        (folder / "tokenizer_config.json").write_text(json.dumps({"patch": patch}))
+    assert tokenizer_id(tmp_path / "a") != tokenizer_id(tmp_path / "b")
