@@ -36,9 +36,11 @@ def _train_tokenizer(args) -> None:
     from physgen.tokenizer import TokenizerConfig
     from physgen.tokenizer_training import TokenizerTrainConfig, load_frames, train_tokenizer
 
-    config = TokenizerTrainConfig(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size,
-                                  max_frames=args.max_frames, crop=args.crop, lr=args.lr, edge_weight=args.edge_weight)
-    model_config = TokenizerConfig(block_out_channels=tuple(args.channels), latent_channels=args.latent_channels, patch=args.patch)
+    given = dict(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size, max_frames=args.max_frames,
+                 crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only)
+    config = TokenizerTrainConfig(**{k: v for k, v in given.items() if v is not None})
+    given = dict(block_out_channels=tuple(args.channels) if args.channels else None, latent_channels=args.latent_channels, patch=args.patch)
+    model_config = TokenizerConfig(**{k: v for k, v in given.items() if v is not None})
     if args.frames_pack:
         from pathlib import Path
 
@@ -49,7 +51,7 @@ def _train_tokenizer(args) -> None:
     else:
         frames, masks = load_frames(args.demos, args.videos, config.max_frames, config.seed, "train")
         val_frames, val_masks = load_frames(args.demos, args.videos, 96, config.seed + 1, "val")
-    metrics = train_tokenizer(frames, masks, val_frames, val_masks, args.out, config, model_config, resume=not args.restart)
+    metrics = train_tokenizer(frames, masks, val_frames, val_masks, args.out, config, model_config, resume=not args.restart, init=args.init)
     print(json.dumps(metrics), flush=True)
 
 
@@ -148,17 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--demos", default="data/demos")
     tok.add_argument("--videos", default="data/videos")
     tok.add_argument("--out", default="runs/tokenizer")
-    tok.add_argument("--minutes", type=float, default=25.0, help="wall-clock budget of this run")
-    tok.add_argument("--max-steps", type=int, default=100_000)
-    tok.add_argument("--batch-size", type=int, default=16)
-    tok.add_argument("--max-frames", type=int, default=12_000)
-    tok.add_argument("--crop", type=int, default=128, help="training crop size; 128 = whole frames")
-    tok.add_argument("--lr", type=float, default=1e-3)
-    tok.add_argument("--edge-weight", type=float, default=4.0, help="extra L1 weight on edges")
-    tok.add_argument("--latent-channels", type=int, default=8)
-    tok.add_argument("--patch", type=int, default=2, help="latent patch per token (2: 64 tokens per 128 px frame)")
-    tok.add_argument("--channels", type=int, nargs="+", default=[32, 64, 128, 128], help="VAE block widths (4 levels = stride 8)")
+    tok.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this run")
+    tok.add_argument("--max-steps", type=int, default=None)
+    tok.add_argument("--batch-size", type=int, default=None)
+    tok.add_argument("--max-frames", type=int, default=None)
+    tok.add_argument("--crop", type=int, default=None, help="training crop size; the frame size = whole frames")
+    tok.add_argument("--lr", type=float, default=None)
+    tok.add_argument("--edge-weight", type=float, default=None, help="extra L1 weight on edges")
+    tok.add_argument("--latent-channels", type=int, default=None, help="default: TokenizerConfig's")
+    tok.add_argument("--patch", type=int, default=None, help="latent patch per token (default: TokenizerConfig's)")
+    tok.add_argument("--channels", type=int, nargs="+", default=None, help="VAE block widths, 4 levels = stride 8 (default: TokenizerConfig's)")
     tok.add_argument("--frames-pack", default=None, help="read frames from a `physgen pack --frames` folder instead")
+    tok.add_argument("--init", default=None, help="start from this trained tokenizer folder")
+    tok.add_argument("--decoder-only", action="store_true", help="fine-tune the decoder only (tokens stay as they are)")
     tok.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     tok.set_defaults(func=_train_tokenizer)
 

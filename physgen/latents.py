@@ -28,12 +28,16 @@ def tokenizer_id(tokenizer_dir: str | os.PathLike) -> str:
     return digest.hexdigest()[:12]
 
 
-def episode_tokens(episodes: list[Episode], tokenizer, tokenizer_dir, cache_dir="data/latents", batch: int = 64, progress: bool = True) -> dict:
-    """{(path, key): (T, K, D) float16} for the episodes, encoding those not cached yet."""
+def episode_tokens(episodes: list[Episode], tokenizer, tokenizer_dir, cache_dir="data/latents", batch: int = 64, progress: bool = True,
+                   frame_stride: int = 1) -> dict:
+    """{(path, key): (ceil(T / frame_stride), K, D) float16} for the episodes: the tokens of every
+    frame_stride-th frame, encoding those not cached yet."""
     import h5py
     from tqdm import tqdm
 
     folder = Path(cache_dir) / tokenizer_id(tokenizer_dir)
+    if frame_stride > 1:
+        folder = folder / f"stride{frame_stride}"
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     todo = []
@@ -45,7 +49,7 @@ def episode_tokens(episodes: list[Episode], tokenizer, tokenizer_dir, cache_dir=
             todo.append((ep, folder / name))
     for ep, path in tqdm(todo, desc="encoding frames", unit="episode", disable=not progress or not todo):
         with h5py.File(ep.path, "r") as f:
-            frames = f[ep.key][f"obs/sensor_data/{CAMERA_NAME}/rgb"][:] if ep.key else f["frames"][:]
+            frames = f[ep.key][f"obs/sensor_data/{CAMERA_NAME}/rgb"][::frame_stride] if ep.key else f["frames"][::frame_stride]
         x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
         with torch.no_grad():
             tokens = torch.cat([tokenizer.to_tokens(tokenizer.encode(b)) for b in x.split(batch)])  # (T, K, D)

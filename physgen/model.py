@@ -18,7 +18,7 @@ Losses: epsilon (or velocity, for "flow") MSE, with `t_samples` timesteps per to
 Choices beyond the paper (each selectable, the paper's value in brackets; measured in the model card):
 - scheduler "flow" (velocity) [paper: "ddpm"/"ddim", epsilon]: published and our own runs put
   epsilon behind.
-- frame_target "residual" [paper: "absolute"]: the head generates the change from the previous
+- frame_target "residual" [paper and class default: "absolute", which old configs mean]: the head generates the change from the previous
   frame's tokens, scaled by residual_scale. Most of the scene is static, so a token that should not
   change starts exactly where it was instead of being re-sampled from noise.
 - context_noise > 0 [paper: 0]: in training, the context frames are noised with a random level per
@@ -51,8 +51,8 @@ class PhysGen(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(
         self,
-        token_dim: int = 64,  # D: latent channels x patch^2
-        num_frame_tokens: int = 16,  # K_O per frame
+        token_dim: int = 32,  # D: latent channels x patch^2 (the tokenizer's token_dim)
+        num_frame_tokens: int = 64,  # K_O per frame (the tokenizer's num_tokens)
         action_dim: int = 7,  # pd_ee_delta_pose
         chunk: int = 8,  # L: actions per chunk = action tokens per step
         history: int = 5,  # steps each step attends to, its own included (sliding window, KV cache size)
@@ -75,7 +75,7 @@ class PhysGen(ModelMixin, ConfigMixin):
         t_samples: int = 4,  # diffusion timesteps sampled per token in training (MAR)
         action_cond_dropout: float = 0.2,
         lookahead_dropout: float = 0.5,
-        frame_target: str = "residual",
+        frame_target: str = "absolute",  # configs saved before this option meant "absolute"
         residual_scale: float = 1.0,  # residual targets are multiplied by this (about 1 / their std)
         context_noise: float = 0.0,  # max noise std on context frame tokens in training (0 = off)
         context_noise_infer: float = 0.0,  # the level rollouts report for their context frames

@@ -147,28 +147,17 @@ def episodes_with_actions(demos_root, videos_root) -> tuple[list, dict]:
     return episodes, actions
 
 
-def build_token_pack(tokenizer_dir, demos_root, videos_root, out_dir, frame_stride: int = 8, batch: int = 64) -> dict:
-    """Encode the frames at every frame_stride-th control step of every episode with actions and
-    write a token pack."""
-    import h5py
-    import torch
-    from tqdm import tqdm
-
-    from physgen.latents import tokenizer_id
-    from physgen.scenes import CAMERA_NAME
+def build_token_pack(tokenizer_dir, demos_root, videos_root, out_dir, frame_stride: int = 8, cache_dir="data/latents") -> dict:
+    """Encode the frames at every frame_stride-th control step of every episode with actions
+    (through the latent cache, so a re-run encodes only new episodes) and write a token pack."""
+    from physgen.latents import episode_tokens, tokenizer_id
     from physgen.tokenizer import FrameTokenizer
 
     if frame_stride < 1:
         raise InputError(f"frame_stride must be >= 1; got {frame_stride}")
     tokenizer = FrameTokenizer.from_pretrained(tokenizer_dir)
     episodes, actions = episodes_with_actions(demos_root, videos_root)
-    tokens = {}
-    for ep in tqdm(episodes, desc="encoding frames", unit="episode"):
-        with h5py.File(ep.path, "r") as f:
-            frames = f[ep.key][f"obs/sensor_data/{CAMERA_NAME}/rgb"][::frame_stride] if ep.key else f["frames"][::frame_stride]
-        x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (T', 3, H, W) uint8
-        with torch.no_grad():
-            tokens[(ep.path, ep.key)] = torch.cat([tokenizer.to_tokens(tokenizer.encode(b)) for b in x.split(batch)]).numpy()
+    tokens = episode_tokens(episodes, tokenizer, tokenizer_dir, cache_dir, frame_stride=frame_stride)
     size = write_token_pack(episodes, tokens, actions, out_dir, frame_stride, tokenizer_id(tokenizer_dir))
     return {"episodes": len(episodes), "frames": sum(len(t) for t in tokens.values()), "bytes": size,
             "scenes": sorted({e.scene for e in episodes})}

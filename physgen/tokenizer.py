@@ -1,7 +1,7 @@
 """Frame tokenizer: a small diffusers AutoencoderKL trained here on studio-camera frames.
 
-A 128 px frame becomes a 4 x 16 x 16 continuous latent (stride 8); 4 x 4 patches of it are the
-frame's K_O = 16 tokens of dimension 64. No vector quantisation: tokens stay continuous and the
+A 128 px frame becomes an 8 x 16 x 16 continuous latent (stride 8); 2 x 2 patches of it are the
+frame's K_O = 64 tokens of dimension 32 (v0.2: 4 channels, 4 x 4 patches, 16 tokens of 64). No vector quantisation: tokens stay continuous and the
 world model's per-token diffusion head generates them.
 Its training lives in physgen.tokenizer_training.
 """
@@ -22,10 +22,12 @@ from physgen.errors import InputError
 @dataclass(frozen=True)
 class TokenizerConfig:
     image_size: int = 128
-    block_out_channels: tuple[int, ...] = (32, 64, 64, 128)  # 4 levels: stride 8
+    block_out_channels: tuple[int, ...] = (32, 64, 128, 128)  # 4 levels: stride 8
     layers_per_block: int = 1
-    latent_channels: int = 4
-    patch: int = 4  # latent patch per token: 16x16 latent -> 16 tokens of 4*4*4 = 64 dims
+    # v2: 8 channels (v0.2 had 4 and erased the probe's cube) and 2x2 patches: the 16x16 latent
+    # becomes 64 tokens of 8*2*2 = 32 dims (16 tokens of 64 dims with patch 4, as in v0.2).
+    latent_channels: int = 8
+    patch: int = 2
 
     def __post_init__(self):
         stride = 2 ** (len(self.block_out_channels) - 1)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from physgen.errors import InputError
 from physgen.metrics import psnr
+from physgen.permanence import PROBE_SCENE, cube_pixels
 from physgen.scenes import CAMERA_NAME, FIRST_OBJECT_SEGMENTATION_ID
 from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 
@@ -57,7 +58,9 @@ def load_frames(demos_root, videos_root, max_frames: int, seed: int = 0, split: 
                     masks.append(seg >= FIRST_OBJECT_SEGMENTATION_ID)
                 else:
                     frames.append(group["frames"][idx])
-                    masks.append(np.zeros(frames[-1].shape[:3], bool))
+                    # The corpus has no segmentation; the probe's red cube is found by its hue
+                    # (the rule matches segmentation exactly on real frames, tests/test_permanence.py).
+                    masks.append(cube_pixels(frames[-1]) if ep.scene == PROBE_SCENE else np.zeros(frames[-1].shape[:3], bool))
     return np.concatenate(frames)[:max_frames], np.concatenate(masks)[:max_frames]
 
 
@@ -79,6 +82,9 @@ class TokenizerTrainConfig:
     max_frames: int = 12_000
     eval_every: int = 300
     seed: int = 0
+    # Fine-tune only the decoder (GameNGen): the encoder, hence the tokens and their scale, stay
+    # exactly as they were, so a world model trained on those tokens keeps working.
+    decoder_only: bool = False
     cosine: bool = True  # decay the learning rate to 10 % over the time budget (after 200 warm-up steps)
 
     def __post_init__(self):
@@ -100,9 +106,10 @@ def edge_map(x: torch.Tensor) -> torch.Tensor:
 
 def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarray, val_masks: np.ndarray, out_dir,
                     config: TokenizerTrainConfig | None = None, model_config: TokenizerConfig | None = None,
-                    resume: bool = True, log=print) -> dict:
+                    resume: bool = True, init=None, log=print) -> dict:
     """Train the VAE on frames (N, H, W, 3) uint8 with object masks (N, H, W); checkpoints to
-    out_dir (resumable); returns the final metrics. Uses a GPU when there is one."""
+    out_dir (resumable; `init` starts from a trained tokenizer folder); returns the final metrics.
+    Uses a GPU when there is one."""
     from tqdm import tqdm
 
     cfg = config or TokenizerTrainConfig()
@@ -116,10 +123,15 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
     if resume and state_path.exists():
         tokenizer = FrameTokenizer.from_pretrained(out / "last").train()
         state = torch.load(state_path, weights_only=True)
+    elif init:
+        tokenizer, state = FrameTokenizer.from_pretrained(init).float().train(), None
     else:
         tokenizer, state = FrameTokenizer(model_config or TokenizerConfig()).train(), None
     tokenizer.to(device)
-    opt = torch.optim.AdamW(tokenizer.vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    if cfg.decoder_only:
+        for module in (tokenizer.vae.encoder, tokenizer.vae.quant_conv):
+            module.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in tokenizer.vae.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     step, elapsed = 0, 0.0
     if state:
         opt.load_state_dict(state["optimizer"])
@@ -151,7 +163,9 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
         weight = 1 + cfg.object_weight * obj + cfg.edge_weight * edge_map(x)  # (B, 1, c, c)
         with autocast:
             posterior = tokenizer.vae.encode(x).latent_dist
-            recon = tokenizer.vae.decode(posterior.sample()).sample.float()
+            # Decoder fine-tuning decodes what the world model sees: the posterior mean.
+            latent = posterior.mean.detach() if cfg.decoder_only else posterior.sample()
+            recon = tokenizer.vae.decode(latent).sample.float()
         l1 = (weight * (recon - x).abs()).mean() / weight.mean()
         kl = posterior.kl().float().mean()
         loss = l1 + F.mse_loss(recon, x) + cfg.kl_weight * kl
@@ -165,12 +179,12 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
             metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks)
             row[5:] = [round(metrics["psnr"], 2), round(metrics["object_psnr"], 2)]
             bar.set_postfix(psnr=row[5], obj=row[6])
-            _save(tokenizer, opt, step, time.perf_counter() - start, out, frames)
+            _save(tokenizer, opt, step, time.perf_counter() - start, out, frames, rescale=not cfg.decoder_only)
             tokenizer.train()
         writer.writerow(row)
     bar.close()
     csv_file.close()
-    _save(tokenizer, opt, step, time.perf_counter() - start, out, frames)
+    _save(tokenizer, opt, step, time.perf_counter() - start, out, frames, rescale=not cfg.decoder_only)
     metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks)
     metrics.update(step=step, seconds=round(time.perf_counter() - start, 1), scale=tokenizer.scale, device=device.type)
     (out / "last" / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -187,14 +201,16 @@ def evaluate_tokenizer(tokenizer: FrameTokenizer, frames: np.ndarray, masks: np.
     return {"psnr": psnr(recon, frames), "object_psnr": psnr(recon, frames, masks), "val_frames": len(frames)}
 
 
-def _save(tokenizer: FrameTokenizer, opt, step: int, elapsed: float, out: Path, frames: np.ndarray) -> None:
-    # The scale makes latents unit-variance for the world model; it is re-estimated at each save.
-    with torch.no_grad():
-        device = next(tokenizer.parameters()).device
-        sample = torch.from_numpy(frames[:: max(1, len(frames) // 256)][:256]).permute(0, 3, 1, 2).to(device)
-        tokenizer.vae.register_to_config(scaling_factor=1.0)
-        std = torch.cat([tokenizer.encode(b) for b in sample.split(32)]).std()
-        tokenizer.vae.register_to_config(scaling_factor=float(1.0 / std))
+def _save(tokenizer: FrameTokenizer, opt, step: int, elapsed: float, out: Path, frames: np.ndarray, rescale: bool = True) -> None:
+    # The scale makes latents unit-variance for the world model; it is re-estimated at each save
+    # (not when only the decoder trains: the tokens must not change).
+    if rescale:
+        with torch.no_grad():
+            device = next(tokenizer.parameters()).device
+            sample = torch.from_numpy(frames[:: max(1, len(frames) // 256)][:256]).permute(0, 3, 1, 2).to(device)
+            tokenizer.vae.register_to_config(scaling_factor=1.0)
+            std = torch.cat([tokenizer.encode(b) for b in sample.split(32)]).std()
+            tokenizer.vae.register_to_config(scaling_factor=float(1.0 / std))
     tmp = out / "last.tmp"
     tokenizer.save_pretrained(tmp)
     if (out / "last").exists():

@@ -133,9 +133,11 @@ def validation_loss(model, loader, stage: str, batches: int, seed: int = 1234) -
     n = 0
     with torch.random.fork_rng():
         torch.manual_seed(seed)
+        device = next(model.parameters()).device
         for i, batch in enumerate(loader):
             if i >= batches:
                 break
+            batch = {k: v.to(device) for k, v in batch.items()}  # the val loader is not prepared by accelerate
             for k, v in _batch_loss(model, batch, stage).items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             n += 1
@@ -238,11 +240,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     final = accelerator.unwrap_model(model)
     if cfg.finetune == "lora":
         final.backbone = final.backbone.merge_and_unload()
+    metrics = dict(step=step, seconds=round(elapsed + time.perf_counter() - run_start, 1), val=val, **info)
     if accelerator.is_main_process:
         final.save_pretrained(out / "model")
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         plot_losses(csv_path, out / "loss.html")
-    metrics = dict(step=step, seconds=round(elapsed + time.perf_counter() - run_start, 1), val=val, **info)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
@@ -269,7 +271,10 @@ def residual_scale_of(dataset, windows: int = 256) -> float:
 
 
 def plot_losses(csv_path: Path, html_path: Path) -> None:
-    import plotly.graph_objects as go
+    try:
+        import plotly.graph_objects as go
+    except ImportError:  # a bare training machine (a lent GPU): the CSV is the record
+        return
 
     rows = list(csv.DictReader(open(csv_path)))
     fig = go.Figure()

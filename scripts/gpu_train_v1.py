@@ -4,9 +4,12 @@ Runs in parallel on the same token pack and seed:
 - `v1`: the shipped configuration, trained for the whole time budget;
 - the ablation rows, each one change from v1, all with the same optimiser steps (`--ablation-steps`),
   `v1_short` being v1 itself at that budget.
+- the tokenizer's decoder fine-tuned on the frame pack (the encoder, hence the tokens, unchanged),
+  when --frames is given.
 Then scores every model with physgen.evaluate.pack_open_loop on the pack's val episodes (the same
 episodes and sampling seed for all; classifier-free guidance is an inference-time row on v1_short),
-and writes to $OUT: ablation.json, v1's loss curve, and v1 as fp16 safetensors shards (< 16 MiB each).
+and writes to $OUT (8 files at most): ablation.json (with v1's loss curve), v1 as fp16 safetensors
+shards (< 16 MiB each) and the fine-tuned tokenizer in fp16.
 
 Smoke test on the CPU: `python scripts/gpu_train_v1.py --minutes 0.5 --ablation-steps 5 --out /tmp/gpu_smoke`.
 """
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 
 V1 = {"token_dim": 32, "num_frame_tokens": 64, "dim": 256, "depth": 8, "heads": 4, "frame_head_width": 256,
-      "frame_head_depth": 4, "context_noise": 0.3, "sample_steps": 10}
+      "frame_head_depth": 4, "scheduler": "flow", "frame_target": "residual", "context_noise": 0.3, "sample_steps": 10}
 ABLATIONS = {  # name: the one change from v1
     "v1_short": {},
     "epsilon": {"scheduler": "ddim"},
@@ -51,6 +54,8 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--skip-ablations", action="store_true")
+    parser.add_argument("--eval-episodes", type=int, default=12, help="val episodes of the pack scored per model")
+    parser.add_argument("--frames", default=None, help="a `physgen pack --frames` folder: fine-tune the decoder on it")
     args = parser.parse_args()
     Path(args.runs).mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
@@ -61,6 +66,10 @@ def main() -> int:
     if not args.skip_ablations:
         for name, change in ABLATIONS.items():
             jobs[name] = train_command(args, name, {**V1, **change}, args.ablation_steps, args.minutes)
+    if args.frames:
+        jobs["decoder"] = [sys.executable, "-m", "physgen.cli", "train-tokenizer", "--frames-pack", args.frames, "--init", args.tokenizer,
+                           "--decoder-only", "--out", str(Path(args.runs) / "decoder"), "--minutes", str(args.minutes),
+                           "--batch-size", "64", "--lr", "3e-4", "--restart"]
     start = time.perf_counter()
     procs = {name: subprocess.Popen(cmd, env=env, stdout=open(Path(args.runs) / f"{name}.log", "w"), stderr=subprocess.STDOUT)
              for name, cmd in jobs.items()}
@@ -76,28 +85,42 @@ def main() -> int:
     from physgen.model import PhysGen
     from physgen.tokenizer import FrameTokenizer
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer = FrameTokenizer.from_pretrained(args.tokenizer).to(device)
+    # The shipped weights first: whatever happens to the scoring, they come back.
     report = {}
+    if (Path(args.runs) / "v1" / "model" / "config.json").exists():
+        PhysGen.from_pretrained(Path(args.runs) / "v1" / "model").half().save_pretrained(out / "v1", max_shard_size="12MB")
+    decoder = Path(args.runs) / "decoder" / "last"
+    if (decoder / "metrics.json").exists():
+        report["decoder"] = json.loads((decoder / "metrics.json").read_text())
+        tuned = FrameTokenizer.from_pretrained(decoder)
+        tuned.vae.half()
+        tuned.save_pretrained(out / "tokenizer")
+    if (Path(args.runs) / "v1" / "loss.csv").exists():
+        report["v1_loss_csv"] = (Path(args.runs) / "v1" / "loss.csv").read_text().splitlines()[::20]
+    (out / "ablation.json").write_text(json.dumps(report, indent=2))
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = FrameTokenizer.from_pretrained(args.tokenizer).float().to(device)
     for name in jobs:
         folder = Path(args.runs) / name
-        if not (folder / "model" / "config.json").exists():
+        if name == "decoder" or not (folder / "metrics.json").exists():
             continue
-        model = PhysGen.from_pretrained(folder / "model").to(device).eval()
-        metrics = json.loads((folder / "metrics.json").read_text())
-        row = {"change": ABLATIONS.get(name, "the shipped configuration"), "steps": metrics["step"], "seconds": metrics["seconds"],
-               "val_loss": metrics["val"], "params": metrics["params"], **pack_open_loop(model, tokenizer, args.pack)}
-        report[name] = row
-        if name == "v1_short":
-            model.register_to_config(cfg_scale=2.0)
-            report["cfg_2"] = {"change": {"cfg_scale": 2.0}, "steps": metrics["step"], **pack_open_loop(model, tokenizer, args.pack)}
-        print(name, json.dumps({k: v for k, v in row.items() if "by_step" not in k}), flush=True)
-    if (Path(args.runs) / "v1" / "loss.csv").exists():
-        (out / "loss_v1.csv").write_text((Path(args.runs) / "v1" / "loss.csv").read_text())
-    (out / "ablation.json").write_text(json.dumps(report, indent=2))
-    if (Path(args.runs) / "v1" / "model" / "config.json").exists():
-        v1 = PhysGen.from_pretrained(Path(args.runs) / "v1" / "model").half()
-        v1.save_pretrained(out / "v1", max_shard_size="12MB")
+        try:
+            model = PhysGen.from_pretrained(folder / "model").to(device).eval()
+            metrics = json.loads((folder / "metrics.json").read_text())
+            row = {"change": ABLATIONS.get(name, "the shipped configuration"), "steps": metrics["step"], "seconds": metrics["seconds"],
+                   "val_loss": metrics["val"], "params": metrics["params"],
+                   **pack_open_loop(model, tokenizer, args.pack, max_episodes=args.eval_episodes)}
+            report[name] = row
+            print(name, json.dumps({k: v for k, v in row.items() if "by_step" not in k}), flush=True)
+            if name == "v1_short":
+                model.register_to_config(cfg_scale=2.0)
+                report["cfg_2"] = {"change": {"cfg_scale": 2.0}, "steps": metrics["step"],
+                                   **pack_open_loop(model, tokenizer, args.pack, max_episodes=args.eval_episodes)}
+        except Exception as exc:  # one broken row must not cost the others
+            report[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            print(name, "failed:", exc, flush=True)
+        (out / "ablation.json").write_text(json.dumps(report, indent=2))
     print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 

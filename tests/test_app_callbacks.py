@@ -26,7 +26,7 @@ def tiny_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ckpt")
     torch.manual_seed(0)
     PhysGen(**TINY).save_pretrained(folder)
-    FrameTokenizer(TokenizerConfig(block_out_channels=(16, 16, 16, 16))).save_pretrained(folder / "tokenizer")
+    FrameTokenizer(TokenizerConfig(block_out_channels=(16, 16, 16, 16), latent_channels=4, patch=4)).save_pretrained(folder / "tokenizer")
     return folder
 
 

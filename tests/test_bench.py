@@ -17,7 +17,7 @@ MODEL = dict(token_dim=64, num_frame_tokens=16, chunk=8, history=3, dim=32, dept
 def checkpoint(tmp_path):
     torch.manual_seed(0)
     PhysGen(**MODEL).save_pretrained(tmp_path)
-    FrameTokenizer(TokenizerConfig(block_out_channels=(16, 16, 16, 16))).save_pretrained(tmp_path / "tokenizer")
+    FrameTokenizer(TokenizerConfig(block_out_channels=(16, 16, 16, 16), latent_channels=4, patch=4)).save_pretrained(tmp_path / "tokenizer")
     return tmp_path
 
 

@@ -240,7 +240,7 @@ def test_config_mismatch_gives_a_clear_error(tmp_path):
     from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 
     tiny_model().save_pretrained(tmp_path)
-    FrameTokenizer(TokenizerConfig(image_size=32, block_out_channels=(16, 16), patch=4)).save_pretrained(tmp_path / "tokenizer")
+    FrameTokenizer(TokenizerConfig(image_size=32, block_out_channels=(16, 16), latent_channels=4, patch=4)).save_pretrained(tmp_path / "tokenizer")
     with pytest.raises(InputError, match="tokenizer gives"):
         load_checkpoint(tmp_path)
 

@@ -37,7 +37,7 @@ def data(tmp_path_factory):
         with h5py.File(videos / f"ep_{seed:05d}.h5", "w") as f:
             f.create_dataset("frames", data=rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8))
             f.attrs["seed"] = seed
-    tokenizer = FrameTokenizer(TokenizerConfig(image_size=16, block_out_channels=(16, 16), patch=4))
+    tokenizer = FrameTokenizer(TokenizerConfig(image_size=16, block_out_channels=(16, 16), latent_channels=4, patch=4))
     tokenizer.save_pretrained(root / "tokenizer")
     return root
 

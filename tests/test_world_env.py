@@ -10,7 +10,7 @@ from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 from physgen.world_env import WorldModelEnv
 
 # A 128 px tokenizer with tiny channels: 16 tokens of 64 dims, like the real one, in milliseconds.
-TOKENIZER = TokenizerConfig(image_size=128, block_out_channels=(16, 16, 16, 16))
+TOKENIZER = TokenizerConfig(image_size=128, block_out_channels=(16, 16, 16, 16), latent_channels=4, patch=4)
 MODEL = dict(token_dim=64, num_frame_tokens=16, chunk=4, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
              frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=3, sample_steps=2)
 
