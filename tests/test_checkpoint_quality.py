@@ -16,7 +16,7 @@ from physgen.metrics import psnr
 from physgen.world_env import WorldModelEnv
 
 CASES = Path(__file__).resolve().parents[1] / "assets" / "quality_floor"
-FLOOR_DB = None  # set from the shipped model's measured mean (see the model card)
+FLOOR_DB = 22.5  # the shipped v0.2 measured 23.42 dB (24.00, 23.68, 22.59); the v1 candidate 25.88
 
 
 @pytest.mark.slow
