@@ -33,6 +33,7 @@ import torch
 
 from physgen import EVAL_SEED_START
 from physgen.checkpoint import DEFAULT_CHECKPOINT
+from physgen.scenes import TARGET_TASKS
 
 
 def rollout_fps(model, tokenizer, steps: int, use_cache: bool, decode: bool, repeats: int = 2) -> float:
@@ -79,7 +80,7 @@ def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float
 
 
 def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None,
-        policy_seeds: int = 0, probe_seeds: int = 0) -> dict:
+        policy_seeds: int = 0, probe_seeds: int = 0, scenes=TARGET_TASKS) -> dict:
     from physgen.checkpoint import load_checkpoint
     from physgen.model import PhysGen
     from physgen.tokenizer import FrameTokenizer, TokenizerConfig
@@ -110,9 +111,10 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
         from physgen.sim import Simulator
         from physgen.world_env import WorldModelEnv
 
-        ensure_held_out_demos(eval_root, per_scene=episodes)
+        ensure_held_out_demos(eval_root, scenes, per_scene=episodes)
         simulator = Simulator()
-        summary = open_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, eval_root, episodes_per_scene=episodes, horizon=horizon)
+        summary = open_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, eval_root, scenes,
+                            episodes_per_scene=episodes, horizon=horizon)
         result.update(
             psnr_first=summary["psnr_first_model"], psnr_first_copy_last=summary["psnr_first_copy_last"], psnr_first_vae=summary["psnr_first_vae"],
             psnr_16=summary["psnr_model"], psnr_copy_last=summary["psnr_copy_last"], psnr_vae=summary["psnr_vae"],
@@ -132,7 +134,8 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
         if policy_seeds:
             from physgen.evaluate import closed_loop
 
-            policy = closed_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, seeds=range(EVAL_SEED_START, EVAL_SEED_START + policy_seeds))
+            policy = closed_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, scenes,
+                                 seeds=range(EVAL_SEED_START, EVAL_SEED_START + policy_seeds))
             result.update({f"policy_{k}": v for k, v in policy.items() if k != "seeds"})
             result["policy_episodes_per_task"] = policy_seeds
         simulator.close()

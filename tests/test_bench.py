@@ -35,7 +35,7 @@ def test_open_loop_fidelity_against_the_simulator(checkpoint, tmp_path):
     from physgen.demos import generate_demos
 
     generate_demos("PushCube-v1", 1, tmp_path / "eval", seed_start=10_000, shard_size=1, progress=False, evaluation=True)
-    result = run(str(checkpoint), str(tmp_path / "eval"), episodes=1, horizon=2, skip_eval=False, sample_steps=None)
+    result = run(str(checkpoint), str(tmp_path / "eval"), episodes=1, horizon=2, skip_eval=False, sample_steps=None, scenes=["PushCube-v1"])
     assert result["eval_episodes"] == 1 and result["eval_scenes"] == ["PushCube-v1"]
     assert 5 < result["psnr_copy_last"] < 60 and 5 < result["psnr_16"] < 60
     assert len(result["psnr_by_step"]) == 2
