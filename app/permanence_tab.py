@@ -11,7 +11,7 @@ from app.plots import presence_figure
 from app.rendering import blank, upscale
 from app.session import StudioSession
 from physgen.errors import InputError, SimulatorUnavailable
-from physgen.permanence import PROBE_SCENE, ProbeEpisode, imagine, presence_scores, run_probe
+from physgen.permanence import PROBE_SCENE, ProbeEpisode, after_reappearance, imagine, presence_scores, run_probe
 from physgen.sim import Simulator, validate_seed
 
 
@@ -70,7 +70,6 @@ def probe_summary(episode: ProbeEpisode, curves: dict[str, np.ndarray]) -> str:
     hidden = episode.hidden_chunks
     if not len(hidden):
         return "The cube was never fully hidden in this seed; try another seed."
-    after = slice(int(hidden[-1]) + 1, None)
     parts = [f"The cube is fully hidden at chunks {hidden[0]}–{hidden[-1]}. Mean presence after it reappears:"]
-    parts += [f"{name}: {values[after].mean():.2f}" for name, values in curves.items()]
+    parts += [f"{name}: {after_reappearance(episode, values):.2f}" for name, values in curves.items()]
     return " ".join(parts[:1]) + " " + "; ".join(parts[1:]) + "."
