@@ -133,11 +133,9 @@ def validation_loss(model, loader, stage: str, batches: int, seed: int = 1234) -
     n = 0
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        device = next(model.parameters()).device
         for i, batch in enumerate(loader):
             if i >= batches:
                 break
-            batch = {k: v.to(device) for k, v in batch.items()}  # the val loader is not prepared by accelerate
             for k, v in _batch_loss(model, batch, stage).items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             n += 1
@@ -173,7 +171,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             f"the tokenizer gives {shape[0]} tokens of {shape[1]} dims; the model expects {mcfg.num_frame_tokens} of {mcfg.token_dim}"
         )
     train_set, val_set = build_datasets(cfg, mcfg, tokenizer)
-    if mcfg.frame_target == "residual" and "residual_scale" not in cfg.model and not cfg.init and not (state_dir / "model.safetensors").exists():
+    # Estimated from a seeded sample, so a resumed run (whose state holds weights, not the config)
+    # gets the same value again.
+    if mcfg.frame_target == "residual" and "residual_scale" not in cfg.model and not cfg.init:
         model.register_to_config(residual_scale=residual_scale_of(train_set))
         print(f"residual_scale = {model.config.residual_scale:.3f} (1 / std of frame-to-frame token changes)", flush=True)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -188,7 +188,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed"]
         torch.manual_seed(cfg.seed + step)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    # Both loaders go through accelerate, which puts their batches on the model's device.
+    model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
 
     csv_path = out / "loss.csv"
     fresh = step == 0
