@@ -1,6 +1,10 @@
 """Per-token diffusion heads (MAR-style, no vector quantisation) and the diffusion schedule.
 
-- FrameHead: an AdaLN residual MLP that denoises each frame token given its condition vector z.
+- FrameHead: an AdaLN residual MLP that denoises each frame token given its condition vector z
+  (the paper's per-token head: the tokens of a frame are sampled independently of each other).
+- JointFrameHead: AdaLN transformer blocks that denoise all tokens of a frame together, each still
+  conditioned on its own z, so that tokens agree with each other (one arm, not fragments of several
+  sampled ones).
 - ActionDiT: a small DiT that denoises an L-MTP block of action tokens (lmtp chunks x L actions)
   while cross-attending to the backbone outputs Z of the frame it must produce.
 - Diffusion: training noise and sampling through a diffusers scheduler ("ddpm", "ddim": epsilon
@@ -59,6 +63,51 @@ class FrameHead(nn.Module):
     def forward(self, x_t, t, z):
         c = self.time(timestep_embedding(t, self.width)) + self.cond(z)  # (M, W)
         h = self.inp(x_t)
+        for block in self.blocks:
+            h = block(h, c)
+        shift, scale = self.out_ada(c).chunk(2, dim=-1)
+        return self.out(modulate(self.out_norm(h), shift, scale))
+
+
+class JointBlock(nn.Module):
+    """Self-attention over a frame's tokens and an MLP, both modulated per token by c."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False)
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False)
+        # A narrow MLP: this runs sample_steps times per predicted frame on the CPU.
+        self.mlp = nn.Sequential(nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        nn.init.zeros_(self.ada[-1].weight)
+        nn.init.zeros_(self.ada[-1].bias)
+
+    def forward(self, x, c):
+        s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each (M, K, W)
+        h = modulate(self.norm1(x), s1, sc1)
+        x = x + g1 * self.attn(h, h, h, need_weights=False)[0]
+        return x + g2 * self.mlp(modulate(self.norm2(x), s2, sc2))
+
+
+class JointFrameHead(nn.Module):
+    """Denoiser for a whole frame: (x_t (M, K, D), t (M,), z (M, K, d)) -> prediction (M, K, D)."""
+
+    def __init__(self, token_dim: int, cond_dim: int, width: int, depth: int, heads: int = 4):
+        super().__init__()
+        self.inp = nn.Linear(token_dim, width)
+        self.time = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.cond = nn.Linear(cond_dim, width)
+        self.cond_in = nn.Linear(cond_dim, width)  # z also enters the stream: it carries each token's position
+        self.blocks = nn.ModuleList(JointBlock(width, heads) for _ in range(depth))
+        self.out_norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.out_ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.out = nn.Linear(width, token_dim)
+        self.width = width
+
+    def forward(self, x_t, t, z):
+        c = self.time(timestep_embedding(t, self.width))[:, None] + self.cond(z)  # (M, K, W)
+        h = self.inp(x_t) + self.cond_in(z)  # (M, K, W)
         for block in self.blocks:
             h = block(h, c)
         shift, scale = self.out_ada(c).chunk(2, dim=-1)

@@ -26,6 +26,10 @@ Choices beyond the paper (each selectable, the paper's value in brackets; measur
   distribution (GameNGen, DIAMOND). Rollouts tell the model `context_noise_infer`.
 - cfg_scale > 1 [paper: 1]: classifier-free guidance on the next action chunk, using the null
   condition the model already learns through action_cond_dropout.
+- frame_head_type "joint" [paper and class default: "token"]: the frame's tokens are denoised together by
+  a small transformer (each still conditioned on its own z) instead of independently by a per-token
+  MLP. Independent sampling of 64 tokens let neighbouring tokens pick different modes (an arm in
+  fragments); the joint head is the one-round equivalent of MAR's several rounds.
 """
 
 from __future__ import annotations
@@ -37,12 +41,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from physgen.errors import InputError
-from physgen.heads import ActionDiT, Diffusion, FrameHead
+from physgen.heads import ActionDiT, Diffusion, FrameHead, JointFrameHead
 from physgen.transformer import PhysicalTransformer, TokenLayout
 
 SCHEDULERS = ("ddpm", "ddim", "flow")
 ACTION_TOKENS = ("continuous", "discrete")
 FRAME_TARGETS = ("absolute", "residual")
+FRAME_HEADS = ("token", "joint")
 
 
 class PhysGen(ModelMixin, ConfigMixin):
@@ -80,8 +85,11 @@ class PhysGen(ModelMixin, ConfigMixin):
         context_noise: float = 0.0,  # max noise std on context frame tokens in training (0 = off)
         context_noise_infer: float = 0.0,  # the level rollouts report for their context frames
         cfg_scale: float = 1.0,  # classifier-free guidance on the next action chunk (1 = off)
+        frame_head_type: str = "token",  # "joint": a frame's tokens denoised together (configs saved before meant "token")
     ):
         super().__init__()
+        if frame_head_type not in FRAME_HEADS:
+            raise InputError(f"frame_head_type must be one of {FRAME_HEADS}; got {frame_head_type!r}")
         if frame_target not in FRAME_TARGETS:
             raise InputError(f"frame_target must be one of {FRAME_TARGETS}; got {frame_target!r}")
         if residual_scale <= 0:
@@ -119,7 +127,10 @@ class PhysGen(ModelMixin, ConfigMixin):
         for layer in (self.cond_last_action, self.cond_next_action[-1]):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        self.frame_head = FrameHead(token_dim, dim, frame_head_width, frame_head_depth)
+        if frame_head_type == "joint":
+            self.frame_head = JointFrameHead(token_dim, dim, frame_head_width, frame_head_depth, heads)
+        else:
+            self.frame_head = FrameHead(token_dim, dim, frame_head_width, frame_head_depth)
         self.lookahead_in = nn.Linear(action_dim, dim)
         self.lookahead_pos = nn.Parameter(torch.randn((lmtp - 1) * chunk + 1, dim) * 0.02)
         discrete_out = action_dim * action_bins if action_tokens == "discrete" else None
@@ -232,10 +243,14 @@ class PhysGen(ModelMixin, ConfigMixin):
         return losses
 
     def _frame_loss(self, z, target, valid):
-        """z (B, S, K, d), target (B, S, K, D), valid (B, S)."""
+        """z (B, S, K, d), target (B, S, K, D), valid (B, S). A joint head denoises whole frames
+        (one noise level per frame), a per-token head single tokens."""
         ts = self.config.t_samples
-        z = z[valid].flatten(0, 1).repeat(ts, 1)  # (M*ts, d)
-        x0 = target[valid].flatten(0, 1).repeat(ts, 1)  # (M*ts, D)
+        if self.config.frame_head_type == "joint":
+            z, x0 = z[valid].repeat(ts, 1, 1), target[valid].repeat(ts, 1, 1)  # (M*ts, K, d), (M*ts, K, D)
+        else:
+            z = z[valid].flatten(0, 1).repeat(ts, 1)  # (M*K*ts, d)
+            x0 = target[valid].flatten(0, 1).repeat(ts, 1)  # (M*K*ts, D)
         if x0.numel() == 0:
             return target.sum() * 0
         x_t, t, goal = self.diffusion.training_pair(x0)
@@ -275,18 +290,21 @@ class PhysGen(ModelMixin, ConfigMixin):
         (B, K, D); all tokens in one head call. With z_uncond (no action condition) and
         cfg_scale != 1, the head's output is guided away from the unconditional one."""
         b, k, _ = z.shape
-        flat = z.reshape(b * k, -1)  # (B*K, d)
+        joint = self.config.frame_head_type == "joint"
+        # A per-token head sees B*K independent rows; a joint head B frames of K tokens.
+        rows = z if joint else z.reshape(b * k, -1)  # (B, K, d) or (B*K, d)
+        shape = (b, k, self.config.token_dim) if joint else (b * k, self.config.token_dim)
         scale = self.config.cfg_scale
         if z_uncond is not None and scale != 1.0:
-            both = torch.cat([flat, z_uncond.reshape(b * k, -1)])  # (2*B*K, d)
+            both = torch.cat([rows, z_uncond.reshape(rows.shape)])  # (2B, ...) conditional first
 
             def denoise(x, t):
-                cond, uncond = self.frame_head(x.repeat(2, 1), t.repeat(2), both).chunk(2)
+                cond, uncond = self.frame_head(torch.cat([x, x]), t.repeat(2), both).chunk(2)
                 return uncond + scale * (cond - uncond)
         else:
             def denoise(x, t):
-                return self.frame_head(x, t, flat)
-        generated = self.diffusion.sample(denoise, (b * k, self.config.token_dim), steps or self.config.sample_steps, generator, z.device)
+                return self.frame_head(x, t, rows)
+        generated = self.diffusion.sample(denoise, shape, steps or self.config.sample_steps, generator, z.device)
         return self.frame_from_target(previous, generated.view(b, k, -1))
 
     def sample_actions(self, h_frame: torch.Tensor, lookahead=None, steps: int | None = None, generator=None) -> torch.Tensor:

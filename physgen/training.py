@@ -22,6 +22,7 @@ from physgen.errors import InputError
 STAGES = ("video", "actions")
 FINETUNE = ("full", "lora")
 LORA_TARGETS = ["qkv", "proj", "mlp.0", "mlp.2"]
+LOG_EVERY = 10  # steps between rows of loss.csv
 
 
 @dataclass
@@ -218,11 +219,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             optimizer.step()
             step += 1
             bar.update(1)
-            row = [step, round(elapsed + time.perf_counter() - run_start, 1), losses["total"].item(),
-                   losses["frame"].item(), losses["action"].item() if "action" in losses else "", "", "", ""]
             out_of_time = time.perf_counter() - run_start > cfg.minutes * 60
             done = step >= cfg.max_steps or out_of_time
-            if step % cfg.val_every == 0 or done:
+            validate = step % cfg.val_every == 0 or done
+            if not (validate or step % LOG_EVERY == 0):
+                continue  # reading a loss waits for the GPU: only every LOG_EVERY steps
+            row = [step, round(elapsed + time.perf_counter() - run_start, 1), losses["total"].item(),
+                   losses["frame"].item(), losses["action"].item() if "action" in losses else "", "", "", ""]
+            if validate:
                 val = validation_loss(model, val_loader, cfg.stage, cfg.val_batches)
                 row[5:] = [val.get("total"), val.get("frame"), val.get("action", "")]
                 bar.set_postfix(loss=f"{row[2]:.3f}", val=f"{val.get('total', float('nan')):.3f}")

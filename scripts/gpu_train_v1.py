@@ -1,13 +1,14 @@
 """physgen-small v1 on one lent GPU, in one call (DEVELOPERS.md: at most 8 minutes).
 
 Runs in parallel on the same token pack and seed:
-- `v1`: the shipped configuration, trained for the whole time budget;
-- the ablation rows, each one change from v1, all with the same optimiser steps (`--ablation-steps`),
-  `v1_short` being v1 itself at that budget.
+- `v1`: the shipped configuration, trained for the whole time budget (batch `--batch-size`);
+- the ablation rows, each one change from v1, all with the same optimiser steps (`--ablation-steps`)
+  and batch (`--ablation-batch`), `v1_short` being v1 itself at that budget.
 - the tokenizer's decoder fine-tuned on the frame pack (the encoder, hence the tokens, unchanged),
   when --frames is given.
 Then scores every model with physgen.evaluate.pack_open_loop on the pack's val episodes (the same
-episodes and sampling seed for all; classifier-free guidance is an inference-time row on v1_short),
+episodes and sampling seed for all; classifier-free guidance is an inference-time row on v1_short,
+and v1 is also scored with guidance and with fewer sampling steps, to pick its shipped defaults),
 and writes to $OUT (8 files at most): ablation.json (with v1's loss curve), v1 as fp16 safetensors
 shards (< 16 MiB each) and the fine-tuned tokenizer in fp16.
 
@@ -24,22 +25,24 @@ import sys
 import time
 from pathlib import Path
 
-V1 = {"token_dim": 32, "num_frame_tokens": 64, "dim": 256, "depth": 8, "heads": 4, "frame_head_width": 256,
-      "frame_head_depth": 4, "scheduler": "flow", "frame_target": "residual", "context_noise": 0.3, "sample_steps": 10}
+V1 = {"token_dim": 32, "num_frame_tokens": 64, "dim": 256, "depth": 8, "heads": 4, "frame_head_type": "joint",
+      "frame_head_width": 192, "frame_head_depth": 3, "scheduler": "flow", "frame_target": "residual", "context_noise": 0.3,
+      "sample_steps": 10}
 ABLATIONS = {  # name: the one change from v1
     "v1_short": {},
+    "token_head": {"frame_head_type": "token", "frame_head_width": 256, "frame_head_depth": 4},  # the paper's head (session 3's v1)
     "epsilon": {"scheduler": "ddim"},
     "absolute": {"frame_target": "absolute"},
     "no_context_noise": {"context_noise": 0.0},
-    "v0.2_size": {"dim": 256, "depth": 6, "frame_head_depth": 3},
 }
+V1_INFERENCE = {"cfg_1.5": {"cfg_scale": 1.5}, "steps_5": {"sample_steps": 5}}  # inference-time rows on v1
 
 
-def train_command(args, name: str, model: dict, steps: int, minutes: float) -> list[str]:
+def train_command(args, name: str, model: dict, steps: int, minutes: float, batch: int, lr: float, workers: int) -> list[str]:
     return [sys.executable, "-m", "physgen.cli", "train", "--stage", "actions", "--token-pack", args.pack,
             "--out", str(Path(args.runs) / name), "--max-steps", str(steps), "--minutes", str(minutes),
-            "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--cosine", "--workers", str(args.workers),
-            "--val-every", "1000", "--seed", "0", "--model", json.dumps(model)]
+            "--batch-size", str(batch), "--lr", str(lr), "--cosine", "--workers", str(workers),
+            "--val-every", "500", "--seed", "0", "--model", json.dumps(model)]
 
 
 def main() -> int:
@@ -50,11 +53,13 @@ def main() -> int:
     parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/gpu_out"))
     parser.add_argument("--minutes", type=float, default=5.5, help="time budget of the v1 run")
     parser.add_argument("--ablation-steps", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=7e-4)
+    parser.add_argument("--ablation-batch", type=int, default=64)
+    parser.add_argument("--ablation-lr", type=float, default=5e-4)
+    parser.add_argument("--workers", type=int, default=4, help="loader workers of the v1 run (ablation runs: 2)")
     parser.add_argument("--skip-ablations", action="store_true")
-    parser.add_argument("--eval-episodes", type=int, default=12, help="val episodes of the pack scored per model")
+    parser.add_argument("--eval-episodes", type=int, default=64, help="val episodes of the pack scored per model")
     parser.add_argument("--frames", default=None, help="a `physgen pack --frames` folder: fine-tune the decoder on it")
     args = parser.parse_args()
     Path(args.runs).mkdir(parents=True, exist_ok=True)
@@ -62,10 +67,11 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
 
-    jobs = {"v1": train_command(args, "v1", V1, 1_000_000, args.minutes)}
+    jobs = {"v1": train_command(args, "v1", V1, 1_000_000, args.minutes, args.batch_size, args.lr, args.workers)}
     if not args.skip_ablations:
         for name, change in ABLATIONS.items():
-            jobs[name] = train_command(args, name, {**V1, **change}, args.ablation_steps, args.minutes)
+            jobs[name] = train_command(args, name, {**V1, **change}, args.ablation_steps, args.minutes, args.ablation_batch,
+                                       args.ablation_lr, min(args.workers, 2))
     if args.frames:
         jobs["decoder"] = [sys.executable, "-m", "physgen.cli", "train-tokenizer", "--frames-pack", args.frames, "--init", args.tokenizer,
                            "--decoder-only", "--out", str(Path(args.runs) / "decoder"), "--minutes", str(args.minutes),
@@ -113,10 +119,14 @@ def main() -> int:
                    **pack_open_loop(model, tokenizer, args.pack, max_episodes=args.eval_episodes)}
             report[name] = row
             print(name, json.dumps({k: v for k, v in row.items() if "by_step" not in k}), flush=True)
-            if name == "v1_short":
-                model.register_to_config(cfg_scale=2.0)
-                report["cfg_2"] = {"change": {"cfg_scale": 2.0}, "steps": metrics["step"],
-                                   **pack_open_loop(model, tokenizer, args.pack, max_episodes=args.eval_episodes)}
+            extra = {"v1_short": {"cfg_2": {"cfg_scale": 2.0}}, "v1": {f"v1_{k}": v for k, v in V1_INFERENCE.items()}}.get(name, {})
+            for row_name, change in extra.items():
+                trained = dict(model.config)
+                model.register_to_config(**change)
+                report[row_name] = {"change": change, "steps": metrics["step"],
+                                    **pack_open_loop(model, tokenizer, args.pack, max_episodes=args.eval_episodes)}
+                model.register_to_config(**{k: trained[k] for k in change})
+                print(row_name, json.dumps({k: v for k, v in report[row_name].items() if "by_step" not in k}), flush=True)
         except Exception as exc:  # one broken row must not cost the others
             report[name] = {"error": f"{type(exc).__name__}: {exc}"}
             print(name, "failed:", exc, flush=True)

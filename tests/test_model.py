@@ -105,7 +105,8 @@ def test_actions_see_their_frame_but_frames_not_their_actions():
     torch.testing.assert_close(base[:, 1, :K], out[:, 1, :K])
 
 
-@pytest.mark.parametrize("overrides", [{}, dict(context_noise=0.3, context_noise_infer=0.1), dict(cfg_scale=2.0)])
+@pytest.mark.parametrize("overrides", [{}, dict(context_noise=0.3, context_noise_infer=0.1), dict(cfg_scale=2.0),
+                                       dict(frame_head_type="joint", cfg_scale=2.0)])
 def test_cached_rollout_matches_recompute(overrides):
     model = tiny_model(**overrides).eval()
     g = torch.Generator().manual_seed(1)
@@ -292,14 +293,16 @@ def test_residual_target_is_the_scaled_change_and_sampling_adds_it_back():
     torch.testing.assert_close(absolute.frame_target_of(previous, following), following)
 
 
-def test_residual_sampling_starts_from_the_previous_frame():
+@pytest.mark.parametrize("frame_head", ["token", "joint"])
+def test_residual_sampling_starts_from_the_previous_frame(frame_head):
     """A head that outputs 'no change' in velocity terms (flow: target = noise - x0 with x0 = 0)
     leaves every token where it was: the static background cannot drift."""
-    model = tiny_model(frame_target="residual").eval()
+    model = tiny_model(frame_target="residual", frame_head_type=frame_head).eval()
 
     class ZeroChange(torch.nn.Module):
         def forward(self, x_t, t, z):
-            return x_t / (t[:, None] / 1000).clamp_min(1e-3)  # v = x_t / sigma exactly when x0 = 0
+            sigma = (t / 1000).clamp_min(1e-3).view(-1, *[1] * (x_t.dim() - 1))
+            return x_t / sigma  # v = x_t / sigma exactly when x0 = 0
 
     model.frame_head = ZeroChange()
     previous = torch.randn(1, K, D)
@@ -320,19 +323,54 @@ def test_context_noise_changes_training_inputs_only():
     assert tiny_model().noise_level_in is None  # off: no new weights, old checkpoints load
 
 
-def test_guidance_scale_one_equals_plain_conditional_sampling_and_other_scales_differ():
-    model = tiny_model().eval()
+@pytest.mark.parametrize("frame_head", ["token", "joint"])
+def test_guidance_scale_one_equals_plain_conditional_sampling_and_other_scales_differ(frame_head):
+    model = tiny_model(frame_head_type=frame_head).eval()
     z, z_null, previous = torch.randn(1, K, TINY["dim"]), torch.randn(1, K, TINY["dim"]), torch.randn(1, K, D)
     plain = model.sample_frame(z, previous, generator=torch.Generator().manual_seed(0))
     same = model.sample_frame(z, previous, generator=torch.Generator().manual_seed(0), z_uncond=z_null)
     torch.testing.assert_close(plain, same)
-    guided = tiny_model(cfg_scale=3.0).eval()
+    guided = tiny_model(cfg_scale=3.0, frame_head_type=frame_head).eval()
     guided.load_state_dict(model.state_dict())
     assert not torch.allclose(guided.sample_frame(z, previous, generator=torch.Generator().manual_seed(0), z_uncond=z_null), plain)
 
 
 def test_new_options_are_validated():
     for bad in (dict(frame_target="delta"), dict(residual_scale=0.0), dict(context_noise=-1.0),
-                dict(context_noise_infer=0.1), dict(cfg_scale=-1.0)):
+                dict(context_noise_infer=0.1), dict(cfg_scale=-1.0), dict(frame_head_type="mar")):
         with pytest.raises(InputError):
             tiny_model(**bad)
+
+
+def test_joint_head_denoises_tokens_together_and_the_token_head_does_not():
+    """Changing one token's noisy input moves the joint head's prediction for the other tokens
+    (they are sampled together), and leaves the per-token head's predictions for them as they were."""
+    for frame_head, coupled in (("joint", True), ("token", False)):
+        model = tiny_model(frame_head_type=frame_head).eval()
+        for p in model.frame_head.parameters():  # AdaLN gates start at zero: give them weight
+            torch.nn.init.normal_(p, std=0.2)
+        x, z, t = torch.randn(1, K, D), torch.randn(1, K, TINY["dim"]), torch.full((1,), 500.0)
+        moved = x.clone()
+        moved[0, 0] += 1.0
+
+        def predict(x_t):
+            return model.frame_head(x_t, t, z) if coupled else model.frame_head(x_t[0], t.repeat(K), z[0])[None]
+
+        with torch.no_grad():
+            others_changed = not torch.allclose(predict(x)[0, 1:], predict(moved)[0, 1:])
+        assert others_changed is coupled, frame_head
+
+
+def test_joint_head_trains_on_whole_frames():
+    model = tiny_model(frame_head_type="joint")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = window()
+    torch.manual_seed(0)
+    first = model.loss(**batch)["frame"].item()
+    for _ in range(30):
+        loss = model.loss(**batch)["total"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.manual_seed(0)
+    assert model.loss(**batch)["frame"].item() < first

@@ -86,3 +86,30 @@ def test_tokenizer_id_changes_with_the_config_even_with_the_same_weights(tmp_pat
         save_file({"w": torch.ones(3)}, folder / "diffusion_pytorch_model.safetensors")
         (folder / "tokenizer_config.json").write_text(json.dumps({"patch": patch}))
     assert tokenizer_id(tmp_path / "a") != tokenizer_id(tmp_path / "b")
+
+
+def test_pack_open_loop_of_a_model_that_changes_nothing_equals_copying_the_first_frame(tmp_path, rng):
+    """The plumbing of the batched open loop: a residual model whose head outputs 'no change'
+    imagines the first frame again and again, so its PSNR is copy-first's at every horizon."""
+    from physgen.evaluate import pack_open_loop
+    from physgen.model import PhysGen
+    from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+
+    tokenizer = FrameTokenizer(TokenizerConfig(image_size=16, block_out_channels=(16, 16), latent_channels=4, patch=4)).eval()
+    k, d = tokenizer.config.num_tokens, tokenizer.config.token_dim
+    episodes = [Episode(f"e{s}.h5", "traj_0", "PushCube-v1", s, 17) for s in range(40)]
+    tokens = {(e.path, e.key): rng.normal(size=(e.num_frames, k, d)).astype(np.float32) for e in episodes}
+    actions = {(e.path, e.key): rng.uniform(-1, 1, (e.num_frames - 1, 7)).astype(np.float32) for e in episodes}
+    write_token_pack(episodes, {key: v[::4] for key, v in tokens.items()}, actions, tmp_path, 4, "test")
+    model = PhysGen(token_dim=d, num_frame_tokens=k, chunk=4, history=3, dim=32, depth=1, heads=2, frame_head_width=16,
+                    frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=1, sample_steps=2,
+                    frame_target="residual").eval()
+
+    class NoChange(torch.nn.Module):
+        def forward(self, x_t, t, z):
+            return x_t / (t / 1000).clamp_min(1e-3).view(-1, *[1] * (x_t.dim() - 1))  # flow velocity of x0 = 0
+
+    model.frame_head = NoChange()
+    result = pack_open_loop(model, tokenizer, str(tmp_path), horizon=3)
+    assert result["episodes"] == len(TokenPackWindows(tmp_path, WindowConfig(history=4, chunk=4, lookahead=1), "val").episodes) > 0
+    assert result["psnr_by_step"] == pytest.approx(result["psnr_by_step_copy"], abs=0.05)

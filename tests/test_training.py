@@ -53,10 +53,11 @@ def test_stage1_writes_model_curves_and_resumes(data, tmp_path):
     metrics = train(config(data, tmp_path / "s1"), progress=False)
     assert metrics["step"] == 4 and (tmp_path / "s1" / "model" / "config.json").exists()
     rows = list(csv.DictReader(open(tmp_path / "s1" / "loss.csv")))
-    assert len(rows) == 4 and rows[1]["val_loss"] and (tmp_path / "s1" / "loss.html").exists()
+    # A row at every validation (every 2 steps here) and every LOG_EVERY steps.
+    assert [r["step"] for r in rows] == ["2", "4"] and rows[1]["val_loss"] and (tmp_path / "s1" / "loss.html").exists()
     resumed = train(config(data, tmp_path / "s1", max_steps=6), progress=False)
     assert resumed["step"] == 6
-    assert len(list(csv.DictReader(open(tmp_path / "s1" / "loss.csv")))) == 6
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "s1" / "loss.csv"))] == ["2", "4", "6"]
 
 
 def test_stage2_from_stage1_with_lora_and_full(data, tmp_path):
