@@ -61,13 +61,17 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
     return model.float().to(device).eval(), tokenizer.float().to(device).eval()
 
 
-def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike) -> int:
-    """Write a shippable checkpoint (fp16 safetensors + configs) to out_dir; returns its size in bytes."""
+def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                      sample_steps: int | None = None) -> int:
+    """Write a shippable checkpoint (fp16 safetensors + configs) to out_dir; returns its size in bytes.
+    sample_steps sets the shipped number of sampling steps (an inference choice, measured after training)."""
     import shutil
 
     from physgen.model import PhysGen
     from physgen.tokenizer import FrameTokenizer
 
+    if sample_steps is not None and sample_steps < 1:
+        raise InputError(f"sample_steps must be >= 1; got {sample_steps}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("diffusion_pytorch_model.safetensors", "tokenizer"):
@@ -76,7 +80,10 @@ def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.Path
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    PhysGen.from_pretrained(model_dir).half().save_pretrained(out)
+    model = PhysGen.from_pretrained(model_dir)
+    if sample_steps is not None:
+        model.register_to_config(sample_steps=sample_steps)
+    model.half().save_pretrained(out)
     tokenizer = FrameTokenizer.from_pretrained(tokenizer_dir)
     tokenizer.vae.half()
     tokenizer.save_pretrained(out / "tokenizer")

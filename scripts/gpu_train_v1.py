@@ -42,7 +42,7 @@ def train_command(args, name: str, model: dict, steps: int, minutes: float, batc
     return [sys.executable, "-m", "physgen.cli", "train", "--stage", "actions", "--token-pack", args.pack,
             "--out", str(Path(args.runs) / name), "--max-steps", str(steps), "--minutes", str(minutes),
             "--batch-size", str(batch), "--lr", str(lr), "--cosine", "--workers", str(workers),
-            "--val-every", "500", "--seed", "0", "--model", json.dumps(model)]
+            "--val-every", "500", "--seed", str(args.seed), "--model", json.dumps(model)]
 
 
 def main() -> int:
@@ -59,6 +59,8 @@ def main() -> int:
     parser.add_argument("--ablation-lr", type=float, default=5e-4)
     parser.add_argument("--workers", type=int, default=4, help="loader workers of the v1 run (ablation runs: 2)")
     parser.add_argument("--skip-ablations", action="store_true")
+    parser.add_argument("--rows", nargs="+", choices=list(ABLATIONS), help="only these ablation rows, without v1 (a repeat with another --seed)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of every run (the scoring seed stays 0)")
     parser.add_argument("--eval-episodes", type=int, default=64, help="val episodes of the pack scored per model")
     parser.add_argument("--frames", default=None, help="a `physgen pack --frames` folder: fine-tune the decoder on it")
     args = parser.parse_args()
@@ -67,9 +69,11 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
 
-    jobs = {"v1": train_command(args, "v1", V1, 1_000_000, args.minutes, args.batch_size, args.lr, args.workers)}
+    jobs = {} if args.rows else {"v1": train_command(args, "v1", V1, 1_000_000, args.minutes, args.batch_size, args.lr, args.workers)}
     if not args.skip_ablations:
         for name, change in ABLATIONS.items():
+            if args.rows and name not in args.rows:
+                continue
             jobs[name] = train_command(args, name, {**V1, **change}, args.ablation_steps, args.minutes, args.ablation_batch,
                                        args.ablation_lr, min(args.workers, 2))
     if args.frames:

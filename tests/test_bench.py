@@ -75,3 +75,12 @@ def test_closed_loop_refuses_training_seeds(checkpoint, sim):
     model, tokenizer = load_checkpoint(checkpoint)
     with pytest.raises(InputError, match="held-out"):
         closed_loop(WorldModelEnv(model, tokenizer), sim, scenes=["PushCube-v1"], seeds=[3], max_chunks=1)
+
+
+def test_export_sets_the_shipped_sampling_steps_and_rejects_bad_ones(checkpoint, tmp_path):
+    from physgen.checkpoint import export_checkpoint, load_checkpoint
+
+    export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5)
+    assert load_checkpoint(tmp_path / "shipped")[0].config.sample_steps == 5
+    with pytest.raises(InputError, match="sample_steps"):
+        export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", sample_steps=0)

@@ -113,3 +113,11 @@ def test_pack_open_loop_of_a_model_that_changes_nothing_equals_copying_the_first
     result = pack_open_loop(model, tokenizer, str(tmp_path), horizon=3)
     assert result["episodes"] == len(TokenPackWindows(tmp_path, WindowConfig(history=4, chunk=4, lookahead=1), "val").episodes) > 0
     assert result["psnr_by_step"] == pytest.approx(result["psnr_by_step_copy"], abs=0.05)
+
+
+def test_pack_open_loop_rejects_an_unknown_action_source(tmp_path, rng):
+    from physgen.evaluate import pack_open_loop
+
+    _pack(tmp_path, rng)
+    with pytest.raises(InputError, match="action_source"):
+        pack_open_loop(None, None, str(tmp_path), action_source="random")
