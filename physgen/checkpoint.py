@@ -38,6 +38,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
 
 def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device: str = "cpu"):
     """(PhysGen, FrameTokenizer) in eval mode; clear errors for missing, corrupt or mismatched files."""
+    import torch
+
     from physgen.model import PhysGen
     from physgen.tokenizer import FrameTokenizer
 
@@ -57,7 +59,9 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
             f"checkpoint {folder}: tokenizer gives {tcfg.num_tokens} tokens of {tcfg.token_dim} dims but the "
             f"model expects {cfg.num_frame_tokens} of {cfg.token_dim}"
         )
-    # Shipped weights are fp16 to stay small; CPU inference runs in fp32.
+    # Shipped weights are fp16 to stay small; CPU inference runs in fp32. The decoder's convolutions
+    # run about a fifth faster in channels-last layout on the CPU (bench: fps_kv_decoded).
+    tokenizer.vae.to(memory_format=torch.channels_last)
     return model.float().to(device).eval(), tokenizer.float().to(device).eval()
 
 

@@ -102,7 +102,7 @@ class FrameTokenizer(torch.nn.Module):
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) latents -> (B, 3, H, W) uint8."""
-        x = self.vae.decode(latents / self.scale).sample
+        x = self.vae.decode((latents / self.scale).contiguous(memory_format=torch.channels_last)).sample
         return x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
 
     def to_tokens(self, latents: torch.Tensor) -> torch.Tensor:
