@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import EFFECTIVE_METERS_PER_UNIT, GRIPPER_CLOSED, GRIPPER_OPEN, validate_actions
+from physgen.control import ACTION_DIM, EFFECTIVE_METERS_PER_UNIT, GRIPPER_CLOSED, GRIPPER_OPEN, validate_actions
 from physgen.errors import InputError
-from physgen.scenes import ACTION_DIM
 
 DIRECTIONS = {
     "right": (0, 1, 0),

@@ -13,8 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from physgen.errors import InputError
-from physgen.scenes import ACTION_DIM
 
+# The control mode of every scene, and of the world model: 7-D end-effector delta pose in [-1, 1]
+# ([dx dy dz drx dry drz gripper]); 1.0 is 0.1 m (or 0.1 rad) per control step, gripper -1 closes.
+CONTROL_MODE = "pd_ee_delta_pose"
+ACTION_DIM = 7
 METERS_PER_UNIT = 0.1  # pd_ee_delta_pose: normalised 1.0 commands 0.1 m per control step
 # The arm covers only this fraction of a commanded delta: each step's target is re-based on the
 # current pose and the PD drive lags at 20 Hz. Measured with 8-step chunks on the Panda (PushCube,

@@ -15,21 +15,19 @@ them. Splits are deterministic by episode seed; seeds >= EVAL_SEED_START never e
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from physgen import EVAL_SEED_START
-from physgen.demos import CONVERTED_SUFFIX
+from physgen.camera import CAMERA_NAME
+from physgen.control import ACTION_DIM
+from physgen.episodes import CONVERTED_SUFFIX, Episode, find_demo_episodes, find_video_episodes
 from physgen.errors import InputError
 from physgen.packs import dequantize, read_token_pack
-from physgen.scenes import ACTION_DIM, CAMERA_NAME
 
 SPLITS = ("train", "val", "all")
 
@@ -56,15 +54,6 @@ class WindowConfig:
                 raise InputError(f"{name} must be an integer >= 1; got {value!r}")
         if not 0 <= self.val_percent < 100:
             raise InputError(f"val_percent must be in [0, 100); got {self.val_percent}")
-
-
-@dataclass(frozen=True)
-class Episode:
-    path: str
-    key: str  # group in the h5 file ("traj_3", or "" for a corpus video)
-    scene: str
-    seed: int
-    num_frames: int  # T + 1 for T actions
 
 
 class _H5Windows(Dataset):
@@ -227,29 +216,3 @@ class VideoWindows(_H5Windows):
         frames, valid = self._frames(group, "frames", steps, ep.num_frames, ep)
         return {"frames": frames, "frame_valid": valid, "scene": torch.tensor(self.scenes.index(ep.scene))}
 
-
-def find_demo_episodes(root: str | os.PathLike, scenes: list[str] | None = None) -> list[Episode]:
-    episodes = []
-    for h5_path in sorted(glob.glob(os.path.join(root, "*", f"shard_*{CONVERTED_SUFFIX}.h5"))):
-        meta = json.loads(Path(h5_path).with_suffix(".json").read_text())
-        scene = meta["env_info"]["env_id"]
-        if scenes and scene not in scenes:
-            continue
-        for ep in meta["episodes"]:
-            seed = ep["reset_kwargs"].get("seed", ep.get("episode_seed"))
-            seed = seed[0] if isinstance(seed, list) else seed
-            episodes.append(Episode(h5_path, f"traj_{ep['episode_id']}", scene, int(seed), ep["elapsed_steps"] + 1))
-    return episodes
-
-
-def find_video_episodes(root: str | os.PathLike, scenes: list[str] | None = None) -> list[Episode]:
-    import h5py
-
-    episodes = []
-    for h5_path in sorted(glob.glob(os.path.join(root, "*", "ep_*.h5"))):
-        scene = Path(h5_path).parent.name
-        if scenes and scene not in scenes:
-            continue
-        with h5py.File(h5_path, "r") as f:
-            episodes.append(Episode(h5_path, "", scene, int(f.attrs["seed"]), int(f["frames"].shape[0])))
-    return episodes

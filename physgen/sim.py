@@ -13,18 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from physgen.control import validate_actions
+from physgen.camera import CAMERA_NAME, IMAGE_SIZE, studio_sensor_configs
+from physgen.control import CONTROL_MODE, validate_actions
 from physgen.errors import VULKAN_FIX, InputError, SimulatorUnavailable
-from physgen.scenes import (
-    CAMERA_NAME,
-    CONTROL_MODE,
-    DEFAULT_IMAGE_SIZE,
-    SCENES,
-    SceneSpec,
-    get_scene,
-    register_scenes,
-    studio_sensor_configs,
-)
+from physgen.scenes import SCENES, SceneSpec, get_scene, register_scenes
 
 MAX_SEED = 2**31 - 1
 # Words in SAPIEN/Vulkan start-up errors that mean "no usable Vulkan device".
@@ -48,7 +40,7 @@ def validate_seed(seed) -> int:
 
 @dataclass(frozen=True)
 class SimConfig:
-    image_size: int = DEFAULT_IMAGE_SIZE  # studio camera frames, square, at the model resolution
+    image_size: int = IMAGE_SIZE  # studio camera frames, square, at the model resolution
     display_render: bool = False  # also render ManiSkill's 512 px third-person camera each step
     sim_backend: str = "physx_cpu"
     render_backend: str = "cpu"
@@ -269,7 +261,7 @@ class Simulator:
 
 def make_env(
     env_id: str,
-    image_size: int = DEFAULT_IMAGE_SIZE,
+    image_size: int = IMAGE_SIZE,
     obs_mode: str = "rgb+segmentation",
     control_mode: str = CONTROL_MODE,
     render_mode: str | None = None,

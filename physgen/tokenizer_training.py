@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from physgen.errors import InputError
 from physgen.metrics import psnr
 from physgen.permanence import PROBE_SCENE, cube_pixels
-from physgen.scenes import CAMERA_NAME, FIRST_OBJECT_SEGMENTATION_ID
+from physgen.camera import CAMERA_NAME
+from physgen.scenes import FIRST_OBJECT_SEGMENTATION_ID
 from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 
 
@@ -36,7 +37,8 @@ def load_frames(demos_root, videos_root, max_frames: int, seed: int = 0, split: 
     """
     import h5py
 
-    from physgen.dataset import find_demo_episodes, find_video_episodes, split_of_seed
+    from physgen.dataset import split_of_seed
+    from physgen.episodes import find_demo_episodes, find_video_episodes
 
     rng = np.random.default_rng(seed)
     demo_eps = [e for e in find_demo_episodes(demos_root) if split_of_seed(e.seed) == split] if demos_root else []
