@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
+from app.callbacks import chunk_length
 from app.gpu import gpu
 from app.model_store import shared_model
 from app.plots import presence_figure
@@ -31,7 +32,7 @@ def run_permanence_probe(session: StudioSession | None, seed):
             raise SimulatorUnavailable(session.sim_error)
         session.sim = session.sim or Simulator()
         yield session, blank(), blank(), presence_figure({}, np.array([], int)), "Running the scripted occlusion in the simulator (about 20 s)…", _slider(0)
-        episode = run_probe(session.sim, seed)
+        episode = run_probe(session.sim, seed, chunk_len=chunk_length(session))  # chunk boundaries where the model predicts
     except (InputError, SimulatorUnavailable) as exc:
         yield session, blank(), blank(), presence_figure({}, np.array([], int)), f"⚠️ {exc}", _slider(0)
         return

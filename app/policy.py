@@ -45,7 +45,8 @@ def let_physgen_act(session: StudioSession | None, chunks):
     for i in range(1, n + 1):
         proposal = _act(session.world)
         session.predicted.append(proposal.imagined)
-        yield view(session, f"Policy chunk {i}/{n}: PhysGen imagines the next frame (right) and proposes 8 actions; the simulator runs them…")
+        yield view(session, f"Policy chunk {i}/{n}: PhysGen imagines the next frame (right) and proposes {len(proposal.actions)} actions; "
+                   "the simulator runs them…")
         if session.sim is not None:
             try:
                 result = session.sim.step(proposal.actions)

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from physgen import EVAL_SEED_START
 from physgen.camera import CAMERA_NAME
-from physgen.control import ACTION_DIM
+from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN
 from physgen.episodes import CONVERTED_SUFFIX, Episode, find_demo_episodes, find_video_episodes
 from physgen.errors import InputError
 from physgen.packs import dequantize, read_token_pack
@@ -42,7 +42,7 @@ def split_of_seed(seed: int, val_percent: int = 10) -> str:
 @dataclass(frozen=True)
 class WindowConfig:
     history: int = 5  # H: physical steps per window (the paper's 5-step history)
-    chunk: int = 8  # L: control steps per physical step (actions per chunk)
+    chunk: int = DEFAULT_CHUNK_LEN  # L: control steps per physical step (actions per chunk)
     lookahead: int = 3  # extra future chunks for L-MTP supervision (1 = none beyond the next)
     start_stride: int = 2  # control steps between window starts
     val_percent: int = 10

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from physgen.errors import InputError
 from physgen.metrics import psnr
 from physgen.permanence import PROBE_SCENE, cube_pixels
-from physgen.camera import CAMERA_NAME
+from physgen.camera import CAMERA_NAME, IMAGE_SIZE
 from physgen.scenes import FIRST_OBJECT_SEGMENTATION_ID
 from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 
@@ -73,7 +73,7 @@ class TokenizerTrainConfig:
     batch_size: int = 16
     # Whole frames by default: GroupNorm statistics of small crops differ from whole frames, and a
     # crop-trained VAE shifts colours on whole frames (seen at 64 px crops).
-    crop: int = 128
+    crop: int = IMAGE_SIZE
     lr: float = 1e-3
     object_weight: float = 20.0  # extra L1 weight on object pixels
     # Extra L1 weight on edges (the target's gradient magnitude, normalised per frame): thin
