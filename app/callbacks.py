@@ -131,7 +131,8 @@ def load_scene(session: StudioSession | None, scene: str, seed, random_seed: boo
     if first is None:
         stored = FIRST_FRAMES / f"{spec.env_id}.png"
         if not stored.exists():
-            return (*message_view(session, f"The simulator cannot start here and no stored frame exists for {spec.env_id}. {session.sim_error}"), seed)
+            missing = f"The simulator cannot start here and no stored frame exists for {spec.env_id}. {session.sim_error}"
+            return (*message_view(session, missing), seed)
         import mediapy
 
         first, seed = mediapy.read_image(stored)[..., :3], 0

@@ -62,5 +62,8 @@ def let_physgen_act(session: StudioSession | None, chunks):
         if session.success:
             break
     steps = len(session.executed) - 1 - start_steps
-    outcome = "" if session.sim is None else (f" **Success** after {steps} control steps." if session.success else f" No success after {steps} control steps.")
+    if session.sim is None:
+        outcome = ""
+    else:
+        outcome = f" **Success** after {steps} control steps." if session.success else f" No success after {steps} control steps."
     yield view(session, f"PhysGen acted for {i} chunk(s).{outcome}")

@@ -129,7 +129,8 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
         if probe_seeds:
             from physgen.evaluate import permanence
 
-            probe = permanence(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, range(EVAL_SEED_START, EVAL_SEED_START + probe_seeds))
+            probe_env = WorldModelEnv(model, tokenizer, sample_steps=sample_steps)
+            probe = permanence(probe_env, simulator, range(EVAL_SEED_START, EVAL_SEED_START + probe_seeds))
             result.update(probe)
         if policy_seeds:
             from physgen.evaluate import closed_loop

@@ -33,7 +33,6 @@ GRIPPER_CLOSED = -1.0
 # Reachable part of the table top (world frame, metres), for targets set by clicks.
 WORKSPACE_X = (-0.30, 0.25)
 WORKSPACE_Y = (-0.35, 0.35)
-WORKSPACE_Z = (0.0, 0.45)
 
 
 def validate_actions(actions) -> np.ndarray:

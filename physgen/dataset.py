@@ -71,7 +71,6 @@ class _H5Windows(Dataset):
         self.config = config
         self.split = split
         self.episodes = [e for e in episodes if split == "all" or split_of_seed(e.seed, config.val_percent) == split]
-        self.scenes = sorted({e.scene for e in episodes})
         self.index = [
             (i, t0)
             for i, ep in enumerate(self.episodes)
@@ -131,8 +130,6 @@ class DemoWindows(_H5Windows):
             "frames": frames,  # (H, 3, h, w) uint8, or (H, K, D) tokens
             "frame_valid": frame_valid,  # (H,) bool
             **action_window(group["actions"], ep.num_frames - 1, t0, cfg),
-            "scene": torch.tensor(self.scenes.index(ep.scene)),
-            "seed": torch.tensor(ep.seed),
         }
 
 
@@ -170,7 +167,6 @@ class TokenPackWindows(Dataset):
             raise InputError(f"the pack keeps every {stride}th frame; the chunk ({self.config.chunk}) must be a multiple of it")
         self.codes, self.offset, self.step = arrays["tokens_u8"], arrays["token_offset"], arrays["token_step"]
         self.actions = arrays["actions"]
-        self.scenes = self.meta["scenes"]
         table = arrays["episodes"]  # (E, 5): frame offset, frames (T + 1), action offset, seed, scene
         if (table[:, 3] >= EVAL_SEED_START).any():
             raise InputError(f"{folder} holds seeds >= {EVAL_SEED_START}, which are reserved for evaluation")
@@ -183,7 +179,7 @@ class TokenPackWindows(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         ep_idx, t0 = self.index[idx]
-        frame_offset, num_frames, action_offset, seed, scene = self.episodes[ep_idx]
+        frame_offset, num_frames, action_offset = self.episodes[ep_idx][:3]
         cfg, stride = self.config, self.meta["frame_stride"]
         steps = t0 + cfg.chunk * np.arange(cfg.history)
         stored = (num_frames - 1) // stride  # index of the last stored frame of the episode
@@ -193,8 +189,6 @@ class TokenPackWindows(Dataset):
             "frames": torch.from_numpy(dequantize(self.codes[rows], self.offset, self.step)),  # (H, K, D)
             "frame_valid": torch.from_numpy(steps < num_frames),  # (H,) bool
             **action_window(actions, num_frames - 1, t0, cfg),
-            "scene": torch.tensor(scene),
-            "seed": torch.tensor(seed),
         }
 
 
@@ -214,5 +208,5 @@ class VideoWindows(_H5Windows):
         steps = t0 + self.config.chunk * np.arange(self.config.history)
         group = None if self.tokens is not None else self._group(ep)
         frames, valid = self._frames(group, "frames", steps, ep.num_frames, ep)
-        return {"frames": frames, "frame_valid": valid, "scene": torch.tensor(self.scenes.index(ep.scene))}
+        return {"frames": frames, "frame_valid": valid}
 

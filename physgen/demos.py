@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from physgen import EVAL_SEED_START
-from physgen.errors import InputError
-from physgen.experts import motion_planning_solutions, run_motion_planning
 from physgen.camera import IMAGE_SIZE
 from physgen.control import CONTROL_MODE
 from physgen.episodes import CONVERTED_SUFFIX, DEMO_OBS_MODE
+from physgen.errors import InputError
+from physgen.experts import motion_planning_solutions, run_motion_planning
 from physgen.scenes import TARGET_TASKS, get_scene
 
 

@@ -45,7 +45,7 @@ class ActionRecord:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "ActionRecord":
+    def from_json(cls, text: str) -> ActionRecord:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -10,10 +10,9 @@ segmentation). Baselines: copying the last real frame, and the VAE's own reconst
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
-
-from pathlib import Path
 
 from physgen import EVAL_SEED_START
 from physgen.control import ACTION_DIM

@@ -9,7 +9,7 @@ truth of the object-permanence probe).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -62,12 +62,7 @@ class Observation:
     object_pixels: dict[str, int]  # visible pixels of each tracked object (from segmentation)
     elapsed_steps: int  # control steps since reset
     display: np.ndarray | None = None  # (512, 512, 3) uint8 third-person render, if enabled
-    info: dict = field(default_factory=dict)
     object_mask: np.ndarray | None = None  # (H, W) bool, pixels of the tracked objects
-
-    @property
-    def object_visible(self) -> dict[str, bool]:
-        return {name: n > 0 for name, n in self.object_pixels.items()}
 
 
 @dataclass
@@ -255,8 +250,7 @@ class Simulator:
         display = None
         if self.config.display_render and with_display:  # a 512 px render costs ~45 ms
             display = np.asarray(self._env.render()[0].cpu().numpy(), dtype=np.uint8)
-        scalars = {k: v for k, v in ((k, _scalar(v)) for k, v in info.items()) if v is not None}
-        return Observation(frame, tcp, success, pixels, self._elapsed, display, scalars, object_mask)
+        return Observation(frame, tcp, success, pixels, self._elapsed, display, object_mask)
 
 
 def make_env(
@@ -308,10 +302,3 @@ def _clone(state):
         return state.clone()
     return copy.deepcopy(state)
 
-
-def _scalar(value):
-    if hasattr(value, "numel") and value.numel() == 1:
-        return value.item()
-    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
-        return value.item() if hasattr(value, "item") else value
-    return None

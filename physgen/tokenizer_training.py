@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from physgen.camera import CAMERA_NAME, IMAGE_SIZE
 from physgen.errors import InputError
 from physgen.metrics import psnr
 from physgen.permanence import PROBE_SCENE, cube_pixels
-from physgen.camera import CAMERA_NAME, IMAGE_SIZE
 from physgen.scenes import FIRST_OBJECT_SEGMENTATION_ID
 from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 

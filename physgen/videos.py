@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from physgen import EVAL_SEED_START
-from physgen.errors import InputError
-from physgen.experts import follow_waypoints, probe_waypoints, random_push_waypoints, run_motion_planning
 from physgen.camera import CAMERA_NAME, IMAGE_SIZE
 from physgen.control import CONTROL_MODE
+from physgen.errors import InputError
+from physgen.experts import follow_waypoints, probe_waypoints, random_push_waypoints, run_motion_planning
 from physgen.scenes import TARGET_TASKS
 
 BLOCK = 10  # videos of one scene made in a row
