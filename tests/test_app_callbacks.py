@@ -1,4 +1,5 @@
-"""The app's callbacks as plain functions, with the real simulator and a tiny untrained checkpoint."""
+"""The app's callbacks as plain functions, with the real simulator and a tiny untrained checkpoint
+(tests/test_studio_fast.py runs them on a fake simulator in `make test-fast`)."""
 
 import json
 
