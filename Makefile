@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install system run test test-fast bench clean-venv
+.PHONY: install system run lint test test-fast bench clean-venv
 
 install: system $(STAMP)
 
@@ -27,10 +27,14 @@ $(STAMP): requirements.txt pyproject.toml
 run: install
 	$(PY) app.py
 
-test: install
+# ruff's lint rules (pyproject.toml); `ruff format` is not enforced (see there).
+lint: install
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast: lint
 	$(PY) -m pytest -q -m "not sim and not slow and not browser"
 
 bench: install

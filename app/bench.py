@@ -1,4 +1,4 @@
-"""Studio timings, run through `python -m physgen.bench --studio --json`.
+"""Studio timings: `python -m app.bench --json` prints one JSON object.
 
 Each figure comes with a baseline measured in the same run:
 - click_to_first_prediction_s: from calling the Run callback with one chunk ("right 5cm") to its
@@ -11,6 +11,8 @@ Each figure comes with a baseline measured in the same run:
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import socket
 import statistics
@@ -92,3 +94,16 @@ def run(repeats: int = 5) -> dict:
     result["cold_start_vs_gradio_import"] = result["cold_start_s"] / result["gradio_import_s"]
     result["torch_threads"] = __import__("torch").get_num_threads()
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the JSON object on one line")
+    args = parser.parse_args(argv)
+    result = run()
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

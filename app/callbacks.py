@@ -19,8 +19,9 @@ from app.overlay import draw_targets
 from app.plots import divergence_figure, trajectory_figure
 from app.rendering import DISPLAY_SIZE, blank, upscale
 from app.session import StudioSession
+from physgen import EVAL_SEED_START
 from physgen.action_text import move_command, parse_actions
-from physgen.control import commanded_path, pad_to_chunks, pixel_to_table
+from physgen.control import DEFAULT_CHUNK_LEN, commanded_path, pad_to_chunks, pixel_to_table
 from physgen.errors import InputError, SimulatorUnavailable
 from physgen.metrics import frame_metrics
 from physgen.presets import preset_text
@@ -34,7 +35,7 @@ NO_PREDICTION_NOTE = (
 )
 PREDICTION_NOTE = (
     "Left: the robot's real execution in ManiSkill. Right: what PhysGen imagines for the same actions, "
-    "one frame per chunk of 8 actions, starting from the same real first frame and never seeing a real frame "
+    "one frame per chunk of {chunk} actions, starting from the same real first frame and never seeing a real frame "
     "again (except in policy mode, where it watches the simulator)."
 )
 NO_SIMULATOR_NOTE = (
@@ -45,8 +46,17 @@ HEIGHT_RANGE_CM = (1.0, 30.0)
 
 
 def prediction_banner() -> str:
-    _, _, reason = shared_model()
-    return PREDICTION_NOTE if reason is None else f"{NO_PREDICTION_NOTE} ({reason})"
+    model, _, reason = shared_model()
+    return PREDICTION_NOTE.format(chunk=model.config.chunk) if reason is None else f"{NO_PREDICTION_NOTE} ({reason})"
+
+
+def chunk_length(session: StudioSession | None = None) -> int:
+    """Control steps per chunk: the session's world model's, else the loaded checkpoint's (a checkpoint
+    may use another length than the default), else the default when no checkpoint loads."""
+    if session is not None and session.world is not None:
+        return session.world.chunk
+    model, _, _ = shared_model()
+    return model.config.chunk if model is not None else DEFAULT_CHUNK_LEN
 
 
 def scene_choices() -> list[tuple[str, str]]:
@@ -106,7 +116,7 @@ def load_scene(session: StudioSession | None, scene: str, seed, random_seed: boo
     session = session or StudioSession()
     try:
         spec = get_scene(scene)
-        seed = random.randint(0, 9_999) if random_seed else validate_seed(seed)
+        seed = random.randint(0, EVAL_SEED_START - 1) if random_seed else validate_seed(seed)
     except InputError as exc:
         return (*message_view(session, str(exc)), seed)
     first, notes = None, []
@@ -121,7 +131,8 @@ def load_scene(session: StudioSession | None, scene: str, seed, random_seed: boo
     if first is None:
         stored = FIRST_FRAMES / f"{spec.env_id}.png"
         if not stored.exists():
-            return (*message_view(session, f"The simulator cannot start here and no stored frame exists for {spec.env_id}. {session.sim_error}"), seed)
+            missing = f"The simulator cannot start here and no stored frame exists for {spec.env_id}. {session.sim_error}"
+            return (*message_view(session, missing), seed)
         import mediapy
 
         first, seed = mediapy.read_image(stored)[..., :3], 0
@@ -153,17 +164,17 @@ def _predict_chunk(world, chunk: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- typed actions
-def preview_actions(text: str, chunk_len: int = 8):
+def preview_actions(text: str):
     """Parse typed actions. Returns (table rows, message); a parse error is the message."""
     try:
-        program = parse_actions(text, chunk_len=chunk_len)
+        program = parse_actions(text, chunk_len=chunk_length())
     except InputError as exc:
         return [], f"⚠️ {exc}"
     steps = len(program.actions)
     return program.preview(), f"{len(program.commands)} command(s), {steps} control steps, {len(program.chunks())} chunk(s)."
 
 
-def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
+def run_actions(session: StudioSession | None, text: str):
     """Execute typed actions chunk by chunk in the world model and the simulator, streaming each.
 
     Yields the view twice per chunk: first with PhysGen's predicted frame (it is fast), then with the
@@ -171,6 +182,7 @@ def run_actions(session: StudioSession | None, text: str, chunk_len: int = 8):
     if session is None or session.scene is None:
         yield message_view(session, "Load a scene first.")
         return
+    chunk_len = chunk_length(session)
     try:
         program = parse_actions(text, chunk_len=chunk_len)
     except InputError as exc:
@@ -253,7 +265,7 @@ def _click(session, text, height_cm, display_xy):
         scale = DISPLAY_SIZE / size
         pixel = np.asarray(display_xy, dtype=np.float64) / scale
         table = pixel_to_table(pixel, camera["intrinsic"], camera["extrinsic_cv"], (size, size))
-        planned = session.executed[-1] + _planned_offset(text)
+        planned = session.executed[-1] + _planned_offset(session, text)
         target = np.array([table[0], table[1], height / 100])
     except (InputError, TypeError, ValueError) as exc:
         return session, sim_image(session), text, f"⚠️ {exc}"
@@ -264,12 +276,12 @@ def _click(session, text, height_cm, display_xy):
     return session, sim_image(session), new_text, status
 
 
-def _planned_offset(text: str) -> np.ndarray:
+def _planned_offset(session: StudioSession, text: str) -> np.ndarray:
     """Net displacement (m) of the commands already in the box, so a click continues from their end."""
     if not text.strip():
         return np.zeros(3)
     try:
-        program = parse_actions(text)
+        program = parse_actions(text, chunk_len=chunk_length(session))
     except InputError as exc:
         raise InputError(f"fix the actions text before adding clicked targets: {exc}") from None
     return commanded_path(np.zeros(3), program.actions)[-1]

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from app.callbacks import load_scene, message_view
+from app.callbacks import chunk_length, load_scene, message_view
 from app.session import StudioSession
 from physgen.episode_io import ActionRecord, read_action_file, write_side_by_side_video
 from physgen.errors import InputError
@@ -20,7 +20,7 @@ def export_episode(session: StudioSession | None):
         return None, None, "⚠️ Nothing to export yet: load a scene and run some actions first."
     folder = Path(tempfile.mkdtemp(prefix="physgen-export-"))
     stem = f"{session.scene}_seed{session.seed}_{len(session.actions)}chunks"
-    record = ActionRecord(session.scene, session.seed, np.concatenate(session.actions), tuple(session.texts))
+    record = ActionRecord(session.scene, session.seed, np.concatenate(session.actions), tuple(session.texts), chunk_length(session))
     json_path = folder / f"{stem}.json"
     json_path.write_text(record.to_json())
     video_path = None

@@ -61,7 +61,8 @@ def build_app() -> gr.Blocks:
                         upload = gr.File(label="Load an actions .json file", file_types=[".json"], type="filepath")
                 with gr.Column(scale=3):
                     with gr.Row():
-                        image = gr.Image(blank(), label="Simulator (studio camera): click to set targets", format="png", interactive=False, height=420, elem_id="sim-image")
+                        image = gr.Image(blank(), label="Simulator (studio camera): click to set targets", format="png", interactive=False,
+                                         height=420, elem_id="sim-image")
                         predicted = gr.Image(blank(), label="PhysGen prediction", format="png", interactive=False, height=420, elem_id="pred-image")
                     scrubber = gr.Slider(0, 1, value=0, step=1, label="Scrub through chunks", interactive=False, elem_id="scrubber")
                     status = gr.Markdown("Choose a scene and press **Load scene**.", elem_id="status")
@@ -101,6 +102,7 @@ def build_app() -> gr.Blocks:
         use_preset.click(callbacks.apply_preset, [session, preset], [actions, status], api_name="preset")
         export.click(export_episode, [session], [video_file, actions_file, status], api_name="export")
         upload.upload(load_action_file, [session, upload], [*studio_view, seed, scene, actions], api_name="load_actions")
-        probe.click(run_permanence_probe, [session, probe_seed], [session, probe_real, probe_pred, presence, probe_status, probe_scrubber], api_name="permanence")
+        probe_view = [session, probe_real, probe_pred, presence, probe_status, probe_scrubber]
+        probe.click(run_permanence_probe, [session, probe_seed], probe_view, api_name="permanence")
         probe_scrubber.release(callbacks.scrub, [session, probe_scrubber], [probe_real, probe_pred, probe_status], api_name=False)
     return demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
+from app.callbacks import chunk_length
 from app.gpu import gpu
 from app.model_store import shared_model
 from app.plots import presence_figure
@@ -30,8 +31,9 @@ def run_permanence_probe(session: StudioSession | None, seed):
         if session.sim_error:
             raise SimulatorUnavailable(session.sim_error)
         session.sim = session.sim or Simulator()
-        yield session, blank(), blank(), presence_figure({}, np.array([], int)), "Running the scripted occlusion in the simulator (about 20 s)…", _slider(0)
-        episode = run_probe(session.sim, seed)
+        running = "Running the scripted occlusion in the simulator (about 20 s)…"
+        yield session, blank(), blank(), presence_figure({}, np.array([], int)), running, _slider(0)
+        episode = run_probe(session.sim, seed, chunk_len=chunk_length(session))  # chunk boundaries where the model predicts
     except (InputError, SimulatorUnavailable) as exc:
         yield session, blank(), blank(), presence_figure({}, np.array([], int)), f"⚠️ {exc}", _slider(0)
         return
@@ -56,9 +58,11 @@ def run_permanence_probe(session: StudioSession | None, seed):
     for i in range(len(episode.frames)):
         so_far = {name: values[: i + 1] for name, values in curves.items()}
         state = "hidden behind the wall" if episode.visible_pixels[i] == 0 else f"{episode.visible_pixels[i]} cube pixels visible"
-        yield session, upscale(episode.frames[i]), upscale(predicted[i]), presence_figure(so_far, hidden[hidden <= i]), f"Chunk {i}: {state}.", _slider(i)
+        plot = presence_figure(so_far, hidden[hidden <= i])
+        yield session, upscale(episode.frames[i]), upscale(predicted[i]), plot, f"Chunk {i}: {state}.", _slider(i)
     last = len(episode.frames) - 1
-    yield session, upscale(episode.frames[-1]), upscale(predicted[-1]), presence_figure(curves, hidden), probe_summary(episode, curves), _slider(last, last)
+    summary = probe_summary(episode, curves)
+    yield session, upscale(episode.frames[-1]), upscale(predicted[-1]), presence_figure(curves, hidden), summary, _slider(last, last)
 
 
 def _slider(value: int, maximum: int | None = None):

@@ -16,7 +16,7 @@ def divergence_figure(divergence: list[dict]) -> go.Figure:
     fig.add_scatter(x=chunks, y=[d["ssim"] for d in divergence], mode="lines+markers", name="SSIM", yaxis="y2")
     fig.update_layout(
         title="Prediction vs simulator (higher = closer)",
-        xaxis=dict(title="chunk (8 control steps)", rangemode="tozero"),
+        xaxis=dict(title="chunk", rangemode="tozero"),
         yaxis=dict(title="PSNR (dB)", range=[0, 40]),
         yaxis2=dict(title="SSIM", overlaying="y", side="right", range=[0, 1]),
         **LAYOUT,
@@ -55,6 +55,6 @@ def presence_figure(curves: dict[str, np.ndarray], hidden: np.ndarray) -> go.Fig
         fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor="grey", opacity=0.15, line_width=0)
     fig.update_layout(
         title="Cube presence (1 = as in the first frame; grey: hidden behind the wall)",
-        xaxis_title="chunk (8 control steps)", yaxis=dict(title="presence", rangemode="tozero"), **LAYOUT,
+        xaxis_title="chunk", yaxis=dict(title="presence", rangemode="tozero"), **LAYOUT,
     )
     return fig

@@ -45,7 +45,8 @@ def let_physgen_act(session: StudioSession | None, chunks):
     for i in range(1, n + 1):
         proposal = _act(session.world)
         session.predicted.append(proposal.imagined)
-        yield view(session, f"Policy chunk {i}/{n}: PhysGen imagines the next frame (right) and proposes 8 actions; the simulator runs them…")
+        yield view(session, f"Policy chunk {i}/{n}: PhysGen imagines the next frame (right) and proposes {len(proposal.actions)} actions; "
+                   "the simulator runs them…")
         if session.sim is not None:
             try:
                 result = session.sim.step(proposal.actions)
@@ -61,5 +62,8 @@ def let_physgen_act(session: StudioSession | None, chunks):
         if session.success:
             break
     steps = len(session.executed) - 1 - start_steps
-    outcome = "" if session.sim is None else (f" **Success** after {steps} control steps." if session.success else f" No success after {steps} control steps.")
+    if session.sim is None:
+        outcome = ""
+    else:
+        outcome = f" **Success** after {steps} control steps." if session.success else f" No success after {steps} control steps."
     yield view(session, f"PhysGen acted for {i} chunk(s).{outcome}")

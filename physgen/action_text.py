@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import EFFECTIVE_METERS_PER_UNIT, GRIPPER_CLOSED, GRIPPER_OPEN, validate_actions
+from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN, EFFECTIVE_METERS_PER_UNIT, GRIPPER_CLOSED, GRIPPER_OPEN, validate_actions
 from physgen.errors import InputError
-from physgen.scenes import ACTION_DIM
 
 DIRECTIONS = {
     "right": (0, 1, 0),
@@ -40,7 +39,7 @@ UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 MAX_STEP_UNITS = 0.8  # fastest typed move: 0.8 normalised, about 3 cm per control step
 MAX_MOVE_M = 0.6
 MAX_REPEAT = 50
-DEFAULT_MAX_STEPS = 480  # 60 chunks of 8
+DEFAULT_MAX_STEPS = 60 * DEFAULT_CHUNK_LEN  # 60 chunks of the default length
 
 HELP = (
     "accepted commands: 'right|left|forward|back|up|down <distance>[cm|mm|m]', "
@@ -106,7 +105,7 @@ _REPEAT_RE = re.compile(r"^(?P<body>.*?)(?:\s+|(?<=\]))[x×*]\s*(?P<count>\S+)$"
 
 def parse_actions(
     text: str,
-    chunk_len: int = 8,
+    chunk_len: int = DEFAULT_CHUNK_LEN,
     gripper: float = GRIPPER_OPEN,
     max_steps: int = DEFAULT_MAX_STEPS,
 ) -> ParsedProgram:

@@ -15,7 +15,7 @@ Every speed figure comes with its baseline measured in the same run:
   fraction of the wall PhysGen keeps in its worst frame.
 - policy_success_rate (and per task): PhysGen as the policy in closed loop with the simulator, on
   `--policy-seeds` held-out seeds per task, at most 16 chunks per episode.
-`--studio` times the app instead (app/bench.py): click to first predicted frame, cold start.
+The app's timings (click to first predicted frame, cold start) live with the app: `python -m app.bench`.
 Without a trained checkpoint the speed figures use a randomly initialised model of the default
 size and the fidelity figures are null (the JSON says so).
 """
@@ -129,7 +129,8 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
         if probe_seeds:
             from physgen.evaluate import permanence
 
-            probe = permanence(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, range(EVAL_SEED_START, EVAL_SEED_START + probe_seeds))
+            probe_env = WorldModelEnv(model, tokenizer, sample_steps=sample_steps)
+            probe = permanence(probe_env, simulator, range(EVAL_SEED_START, EVAL_SEED_START + probe_seeds))
             result.update(probe)
         if policy_seeds:
             from physgen.evaluate import closed_loop
@@ -153,15 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--policy-seeds", type=int, default=20, help="held-out seeds per task for PhysGen as the policy (0 = skip)")
     parser.add_argument("--probe-seeds", type=int, default=10, help="held-out seeds of the permanence probe (0 = skip)")
-    parser.add_argument("--studio", action="store_true", help="time the app instead: click to first predicted frame, cold start")
     args = parser.parse_args(argv)
-    if args.studio:
-        # The app's timings live with the app (app/bench.py); this is their documented entry point.
-        from app.bench import run as studio_run
-
-        result = studio_run()
-        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-        return 0
     result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps, args.policy_seeds, args.probe_seeds)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0

@@ -1,15 +1,19 @@
-"""The `physgen` console script: data generation (and, later, training and evaluation)."""
+"""The `physgen` console script: data generation, packs, training, export and the strip image.
+
+Options left out take the defaults of the config or function they feed (TrainConfig,
+TokenizerTrainConfig, build_token_pack): each default lives in one place."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from physgen import EVAL_SEED_START
+from physgen.camera import IMAGE_SIZE
 from physgen.errors import PhysGenError
 
 
 def _demos(args) -> None:
-    from physgen import EVAL_SEED_START
     from physgen.demos import generate_demos
 
     for scene in args.scene:
@@ -73,7 +77,8 @@ def _pack(args) -> None:
         size += write_frame_pack(val_frames, val_masks, Path(args.out) / FRAMES_VAL_FILE)
         print(json.dumps({"frames": len(frames), "val_frames": len(val_frames), "bytes": size}), flush=True)
     if args.tokens:
-        print(json.dumps(build_token_pack(args.tokenizer, args.demos, args.videos, args.out, args.frame_stride)), flush=True)
+        given = {"frame_stride": args.frame_stride} if args.frame_stride is not None else {}
+        print(json.dumps(build_token_pack(args.tokenizer, args.demos, args.videos, args.out, **given)), flush=True)
 
 
 def _train(args) -> None:
@@ -81,13 +86,12 @@ def _train(args) -> None:
 
     from physgen.training import TrainConfig, train
 
-    config = TrainConfig(
-        stage=args.stage, out_dir=args.out, tokenizer=args.tokenizer, demos=args.demos, videos=args.videos,
-        init=args.init, finetune=args.finetune, lora_rank=args.lora_rank, model=json.loads(args.model),
-        window=args.window, batch_size=args.batch_size, lr=args.lr, minutes=args.minutes, max_steps=args.max_steps,
-        val_every=args.val_every, max_episodes_per_scene=args.max_episodes_per_scene, seed=args.seed,
-        token_pack=args.token_pack, workers=args.workers, cosine=args.cosine,
-    )
+    given = dict(demos=args.demos, videos=args.videos, init=args.init, finetune=args.finetune, lora_rank=args.lora_rank,
+                 window=args.window, batch_size=args.batch_size, lr=args.lr, minutes=args.minutes, max_steps=args.max_steps,
+                 val_every=args.val_every, max_episodes_per_scene=args.max_episodes_per_scene, seed=args.seed,
+                 token_pack=args.token_pack, workers=args.workers)
+    config = TrainConfig(stage=args.stage, out_dir=args.out, tokenizer=args.tokenizer, model=json.loads(args.model), cosine=args.cosine,
+                         **{k: v for k, v in given.items() if v is not None})
     print(json.dumps(train(config)), flush=True)
 
 
@@ -132,18 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_argument("--scene", nargs="+", required=True, help="PushCube-v1, PickCube-v1 and/or StackCube-v1")
     demos.add_argument("--num", type=int, required=True, help="successful demos per scene")
     demos.add_argument("--out", required=True, help="output folder (git-ignored, e.g. data/demos)")
-    demos.add_argument("--seed-start", type=int, default=None, help="first seed (default 0, or 10000 with --eval)")
-    demos.add_argument("--eval", action="store_true", help="held-out evaluation demos from seeds >= 10000 (never for training)")
+    demos.add_argument("--seed-start", type=int, default=None, help=f"first seed (default 0, or {EVAL_SEED_START} with --eval)")
+    demos.add_argument("--eval", action="store_true", help=f"held-out evaluation demos from seeds >= {EVAL_SEED_START} (never for training)")
     demos.add_argument("--shard-size", type=int, default=25, help="demos per resumable shard")
-    demos.add_argument("--image-size", type=int, default=128, help="camera resolution (pixels)")
+    demos.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="camera resolution (pixels)")
     demos.set_defaults(func=_demos)
 
     videos = sub.add_parser("videos", help="action-free video corpus from other ManiSkill scenes")
     videos.add_argument("--num", type=int, required=True, help="number of videos (round-robin over scenes)")
     videos.add_argument("--out", required=True, help="output folder (git-ignored, e.g. data/videos)")
     videos.add_argument("--scenes", nargs="+", default=None, help="subset of the corpus scenes")
-    videos.add_argument("--seed-start", type=int, default=0, help="first seed (< 10000)")
-    videos.add_argument("--image-size", type=int, default=128, help="camera resolution (pixels)")
+    videos.add_argument("--seed-start", type=int, default=0, help=f"first seed (< {EVAL_SEED_START})")
+    videos.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="camera resolution (pixels)")
     videos.set_defaults(func=_videos)
 
     tok = sub.add_parser("train-tokenizer", help="train the frame VAE on demos + corpus frames (resumable)")
@@ -170,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--frames", type=int, default=0, help="sample this many frames for tokenizer training")
     pk.add_argument("--tokens", action="store_true", help="tokens + actions of every episode with actions")
     pk.add_argument("--tokenizer", default="runs/tokenizer/last", help="for --tokens")
-    pk.add_argument("--frame-stride", type=int, default=8, help="keep frames at control steps t %% stride == 0")
+    pk.add_argument("--frame-stride", type=int, default=None, help="keep frames at control steps t %% stride == 0 (default: build_token_pack's)")
     pk.add_argument("--demos", default="data/demos")
     pk.add_argument("--videos", default="data/videos")
     pk.add_argument("--out", default="pack")
@@ -180,22 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--stage", choices=["video", "actions"], required=True)
     tr.add_argument("--out", required=True, help="run folder (git-ignored, e.g. runs/stage1)")
     tr.add_argument("--tokenizer", default="runs/tokenizer/last")
-    tr.add_argument("--demos", default="data/demos")
-    tr.add_argument("--videos", default="data/videos")
+    tr.add_argument("--demos", default=None)
+    tr.add_argument("--videos", default=None)
     tr.add_argument("--init", default=None, help="PhysGen folder to start from (the stage-1 model)")
-    tr.add_argument("--finetune", choices=["full", "lora"], default="full")
-    tr.add_argument("--lora-rank", type=int, default=16)
+    tr.add_argument("--finetune", choices=["full", "lora"], default=None)
+    tr.add_argument("--lora-rank", type=int, default=None)
     tr.add_argument("--model", default="{}", help='JSON of PhysGen kwargs for a new model, e.g. \'{"lmtp": 1}\'')
-    tr.add_argument("--window", type=int, default=8)
-    tr.add_argument("--batch-size", type=int, default=8)
-    tr.add_argument("--lr", type=float, default=3e-4)
-    tr.add_argument("--minutes", type=float, default=30.0, help="wall-clock budget of this run")
-    tr.add_argument("--max-steps", type=int, default=100_000)
-    tr.add_argument("--val-every", type=int, default=200)
+    tr.add_argument("--window", type=int, default=None)
+    tr.add_argument("--batch-size", type=int, default=None)
+    tr.add_argument("--lr", type=float, default=None)
+    tr.add_argument("--minutes", type=float, default=None, help="wall-clock budget of this run")
+    tr.add_argument("--max-steps", type=int, default=None)
+    tr.add_argument("--val-every", type=int, default=None)
     tr.add_argument("--max-episodes-per-scene", type=int, default=None)
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--token-pack", default=None, help="train from a `physgen pack --tokens` folder (stage 2)")
-    tr.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    tr.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
     tr.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the time budget")
     tr.set_defaults(func=_train)
 

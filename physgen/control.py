@@ -13,8 +13,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from physgen.errors import InputError
-from physgen.scenes import ACTION_DIM
 
+# The control mode of every scene, and of the world model: 7-D end-effector delta pose in [-1, 1]
+# ([dx dy dz drx dry drz gripper]); 1.0 is 0.1 m (or 0.1 rad) per control step, gripper -1 closes.
+CONTROL_MODE = "pd_ee_delta_pose"
+ACTION_DIM = 7
+# L: control steps per action chunk, the world model's physical step. New models and data windows
+# default to it; a loaded checkpoint says its own in its config, and the studio reads it there.
+DEFAULT_CHUNK_LEN = 8
 METERS_PER_UNIT = 0.1  # pd_ee_delta_pose: normalised 1.0 commands 0.1 m per control step
 # The arm covers only this fraction of a commanded delta: each step's target is re-based on the
 # current pose and the PD drive lags at 20 Hz. Measured with 8-step chunks on the Panda (PushCube,
@@ -27,7 +33,6 @@ GRIPPER_CLOSED = -1.0
 # Reachable part of the table top (world frame, metres), for targets set by clicks.
 WORKSPACE_X = (-0.30, 0.25)
 WORKSPACE_Y = (-0.35, 0.35)
-WORKSPACE_Z = (0.0, 0.45)
 
 
 def validate_actions(actions) -> np.ndarray:
@@ -98,7 +103,7 @@ def chunks_to_target(
     current_xyz: Sequence[float],
     target_xyz: Sequence[float],
     gripper: float = GRIPPER_OPEN,
-    chunk_len: int = 8,
+    chunk_len: int = DEFAULT_CHUNK_LEN,
     max_speed: float = 0.5,
 ) -> np.ndarray:
     """Open-loop chunks that move the end effector in a straight line to target_xyz.

@@ -15,21 +15,19 @@ them. Splits are deterministic by episode seed; seeds >= EVAL_SEED_START never e
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from physgen import EVAL_SEED_START
-from physgen.demos import CONVERTED_SUFFIX
+from physgen.camera import CAMERA_NAME
+from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN
+from physgen.episodes import CONVERTED_SUFFIX, Episode, find_demo_episodes, find_video_episodes
 from physgen.errors import InputError
 from physgen.packs import dequantize, read_token_pack
-from physgen.scenes import ACTION_DIM, CAMERA_NAME
 
 SPLITS = ("train", "val", "all")
 
@@ -44,7 +42,7 @@ def split_of_seed(seed: int, val_percent: int = 10) -> str:
 @dataclass(frozen=True)
 class WindowConfig:
     history: int = 5  # H: physical steps per window (the paper's 5-step history)
-    chunk: int = 8  # L: control steps per physical step (actions per chunk)
+    chunk: int = DEFAULT_CHUNK_LEN  # L: control steps per physical step (actions per chunk)
     lookahead: int = 3  # extra future chunks for L-MTP supervision (1 = none beyond the next)
     start_stride: int = 2  # control steps between window starts
     val_percent: int = 10
@@ -56,15 +54,6 @@ class WindowConfig:
                 raise InputError(f"{name} must be an integer >= 1; got {value!r}")
         if not 0 <= self.val_percent < 100:
             raise InputError(f"val_percent must be in [0, 100); got {self.val_percent}")
-
-
-@dataclass(frozen=True)
-class Episode:
-    path: str
-    key: str  # group in the h5 file ("traj_3", or "" for a corpus video)
-    scene: str
-    seed: int
-    num_frames: int  # T + 1 for T actions
 
 
 class _H5Windows(Dataset):
@@ -82,7 +71,6 @@ class _H5Windows(Dataset):
         self.config = config
         self.split = split
         self.episodes = [e for e in episodes if split == "all" or split_of_seed(e.seed, config.val_percent) == split]
-        self.scenes = sorted({e.scene for e in episodes})
         self.index = [
             (i, t0)
             for i, ep in enumerate(self.episodes)
@@ -142,8 +130,6 @@ class DemoWindows(_H5Windows):
             "frames": frames,  # (H, 3, h, w) uint8, or (H, K, D) tokens
             "frame_valid": frame_valid,  # (H,) bool
             **action_window(group["actions"], ep.num_frames - 1, t0, cfg),
-            "scene": torch.tensor(self.scenes.index(ep.scene)),
-            "seed": torch.tensor(ep.seed),
         }
 
 
@@ -181,7 +167,6 @@ class TokenPackWindows(Dataset):
             raise InputError(f"the pack keeps every {stride}th frame; the chunk ({self.config.chunk}) must be a multiple of it")
         self.codes, self.offset, self.step = arrays["tokens_u8"], arrays["token_offset"], arrays["token_step"]
         self.actions = arrays["actions"]
-        self.scenes = self.meta["scenes"]
         table = arrays["episodes"]  # (E, 5): frame offset, frames (T + 1), action offset, seed, scene
         if (table[:, 3] >= EVAL_SEED_START).any():
             raise InputError(f"{folder} holds seeds >= {EVAL_SEED_START}, which are reserved for evaluation")
@@ -194,7 +179,7 @@ class TokenPackWindows(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         ep_idx, t0 = self.index[idx]
-        frame_offset, num_frames, action_offset, seed, scene = self.episodes[ep_idx]
+        frame_offset, num_frames, action_offset = self.episodes[ep_idx][:3]
         cfg, stride = self.config, self.meta["frame_stride"]
         steps = t0 + cfg.chunk * np.arange(cfg.history)
         stored = (num_frames - 1) // stride  # index of the last stored frame of the episode
@@ -204,8 +189,6 @@ class TokenPackWindows(Dataset):
             "frames": torch.from_numpy(dequantize(self.codes[rows], self.offset, self.step)),  # (H, K, D)
             "frame_valid": torch.from_numpy(steps < num_frames),  # (H,) bool
             **action_window(actions, num_frames - 1, t0, cfg),
-            "scene": torch.tensor(scene),
-            "seed": torch.tensor(seed),
         }
 
 
@@ -225,31 +208,5 @@ class VideoWindows(_H5Windows):
         steps = t0 + self.config.chunk * np.arange(self.config.history)
         group = None if self.tokens is not None else self._group(ep)
         frames, valid = self._frames(group, "frames", steps, ep.num_frames, ep)
-        return {"frames": frames, "frame_valid": valid, "scene": torch.tensor(self.scenes.index(ep.scene))}
+        return {"frames": frames, "frame_valid": valid}
 
-
-def find_demo_episodes(root: str | os.PathLike, scenes: list[str] | None = None) -> list[Episode]:
-    episodes = []
-    for h5_path in sorted(glob.glob(os.path.join(root, "*", f"shard_*{CONVERTED_SUFFIX}.h5"))):
-        meta = json.loads(Path(h5_path).with_suffix(".json").read_text())
-        scene = meta["env_info"]["env_id"]
-        if scenes and scene not in scenes:
-            continue
-        for ep in meta["episodes"]:
-            seed = ep["reset_kwargs"].get("seed", ep.get("episode_seed"))
-            seed = seed[0] if isinstance(seed, list) else seed
-            episodes.append(Episode(h5_path, f"traj_{ep['episode_id']}", scene, int(seed), ep["elapsed_steps"] + 1))
-    return episodes
-
-
-def find_video_episodes(root: str | os.PathLike, scenes: list[str] | None = None) -> list[Episode]:
-    import h5py
-
-    episodes = []
-    for h5_path in sorted(glob.glob(os.path.join(root, "*", "ep_*.h5"))):
-        scene = Path(h5_path).parent.name
-        if scenes and scene not in scenes:
-            continue
-        with h5py.File(h5_path, "r") as f:
-            episodes.append(Episode(h5_path, "", scene, int(f.attrs["seed"]), int(f["frames"].shape[0])))
-    return episodes

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from physgen import EVAL_SEED_START
+from physgen.camera import IMAGE_SIZE
+from physgen.control import CONTROL_MODE
+from physgen.episodes import CONVERTED_SUFFIX, DEMO_OBS_MODE
 from physgen.errors import InputError
 from physgen.experts import motion_planning_solutions, run_motion_planning
-from physgen.scenes import CONTROL_MODE, DEFAULT_IMAGE_SIZE, TARGET_TASKS, get_scene
-
-DEMO_OBS_MODE = "rgb+segmentation"
-CONVERTED_SUFFIX = f".{DEMO_OBS_MODE}.{CONTROL_MODE}.physx_cpu"
+from physgen.scenes import TARGET_TASKS, get_scene
 
 
 @dataclass
@@ -78,7 +78,7 @@ def generate_demos(
     out_dir: str | os.PathLike,
     seed_start: int = 0,
     shard_size: int = 25,
-    image_size: int = DEFAULT_IMAGE_SIZE,
+    image_size: int = IMAGE_SIZE,
     progress: bool = True,
     evaluation: bool = False,
 ) -> DemoReport:

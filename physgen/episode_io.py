@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from physgen.action_text import actions_to_text, parse_actions
-from physgen.control import validate_actions
+from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN, validate_actions
 from physgen.errors import InputError
 from physgen.scenes import get_scene
 
@@ -29,13 +29,13 @@ class ActionRecord:
     seed: int
     actions: np.ndarray  # (T, 7) float32, every control step executed since the scene was loaded
     texts: tuple[str, ...] = ()  # the typed programs, in run order
-    chunk: int = 8
+    chunk: int = DEFAULT_CHUNK_LEN  # control steps per chunk of the model that ran them
 
     def __post_init__(self):
         get_scene(self.scene)  # InputError naming the accepted scenes
         if not isinstance(self.seed, int) or self.seed < 0:
             raise InputError(f"seed must be a non-negative integer; got {self.seed!r}")
-        self.actions = validate_actions(self.actions) if len(self.actions) else np.zeros((0, 7), np.float32)
+        self.actions = validate_actions(self.actions) if len(self.actions) else np.zeros((0, ACTION_DIM), np.float32)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -45,7 +45,7 @@ class ActionRecord:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "ActionRecord":
+    def from_json(cls, text: str) -> ActionRecord:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -61,7 +61,8 @@ class ActionRecord:
         actions = data["actions"]
         if not isinstance(actions, list) or not actions:
             raise InputError("'actions' must be a non-empty list of 7-number steps")
-        return cls(data["scene"], data["seed"], validate_actions(actions), tuple(texts), int(data.get("chunk", 8)))
+        # Files without "chunk" come from before it was recorded, when every model used the default.
+        return cls(data["scene"], data["seed"], validate_actions(actions), tuple(texts), int(data.get("chunk", DEFAULT_CHUNK_LEN)))
 
     def program_text(self) -> str:
         """Text for the actions box: the typed programs if they reproduce the actions, else raw steps."""

@@ -10,12 +10,12 @@ segmentation). Baselines: copying the last real frame, and the VAE's own reconst
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 
-from pathlib import Path
-
 from physgen import EVAL_SEED_START
+from physgen.control import ACTION_DIM
 from physgen.dataset import find_demo_episodes
 from physgen.errors import InputError
 from physgen.metrics import frame_metrics
@@ -31,7 +31,7 @@ def episode_rollout(env, simulator, episode, horizon: int = 16):
         actions = f[episode.key]["actions"][:]
     chunk = env.chunk
     total = horizon * chunk
-    acts = np.zeros((total, 7), np.float32)
+    acts = np.zeros((total, ACTION_DIM), np.float32)
     n = min(total, len(actions))
     acts[:n] = actions[:n]
     acts[n:, 6] = actions[n - 1, 6]  # after the demo: hold still

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import GRIPPER_CLOSED, GRIPPER_OPEN, delta_action
-from physgen.scenes import ACTION_DIM
+from physgen.control import ACTION_DIM, GRIPPER_CLOSED, GRIPPER_OPEN, delta_action
 
 
 def motion_planning_solutions() -> dict:

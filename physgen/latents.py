@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from physgen.dataset import Episode
-from physgen.scenes import CAMERA_NAME
+from physgen.camera import CAMERA_NAME
+from physgen.episodes import Episode
 
 
 def tokenizer_id(tokenizer_dir: str | os.PathLike) -> str:

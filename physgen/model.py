@@ -40,6 +40,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from torch.nn import functional as F
 
+from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN
 from physgen.errors import InputError
 from physgen.heads import ActionDiT, Diffusion, FrameHead, JointFrameHead
 from physgen.transformer import PhysicalTransformer, TokenLayout
@@ -58,8 +59,8 @@ class PhysGen(ModelMixin, ConfigMixin):
         self,
         token_dim: int = 32,  # D: latent channels x patch^2 (the tokenizer's token_dim)
         num_frame_tokens: int = 64,  # K_O per frame (the tokenizer's num_tokens)
-        action_dim: int = 7,  # pd_ee_delta_pose
-        chunk: int = 8,  # L: actions per chunk = action tokens per step
+        action_dim: int = ACTION_DIM,  # pd_ee_delta_pose
+        chunk: int = DEFAULT_CHUNK_LEN,  # L: actions per chunk = action tokens per step
         history: int = 5,  # steps each step attends to, its own included (sliding window, KV cache size)
         dim: int = 256,
         depth: int = 6,

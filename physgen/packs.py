@@ -128,7 +128,7 @@ def episodes_with_actions(demos_root, videos_root) -> tuple[list, dict]:
     import h5py
 
     from physgen import EVAL_SEED_START
-    from physgen.dataset import find_demo_episodes, find_video_episodes
+    from physgen.episodes import find_demo_episodes, find_video_episodes
 
     episodes, actions = [], {}
     demos = find_demo_episodes(demos_root) if demos_root and Path(demos_root).exists() else []

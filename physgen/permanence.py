@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import pad_to_chunks, world_to_pixel
+from physgen.control import DEFAULT_CHUNK_LEN, pad_to_chunks, world_to_pixel
 from physgen.experts import follow_waypoints, probe_waypoints
 from physgen.sim import Simulator
 
@@ -51,7 +51,7 @@ class ProbeEpisode:
         return np.flatnonzero(self.visible_pixels == 0)
 
 
-def run_probe(sim: Simulator, seed: int = 0, chunk_len: int = 8) -> ProbeEpisode:
+def run_probe(sim: Simulator, seed: int = 0, chunk_len: int = DEFAULT_CHUNK_LEN) -> ProbeEpisode:
     """Run the scripted occlusion in the simulator and record it at chunk boundaries."""
     obs = sim.reset(PROBE_SCENE, seed)
     camera = sim.camera

@@ -31,11 +31,7 @@ from mani_skill.utils.registration import register_env
 from mani_skill.utils.scene_builder.table import TableSceneBuilder
 from mani_skill.utils.structs import Pose
 
-from physgen.scenes import (
-    STUDIO_CAMERA_EYE,
-    STUDIO_CAMERA_FOV,
-    STUDIO_CAMERA_TARGET,
-)
+from physgen.camera import CAMERA_NAME, IMAGE_SIZE, STUDIO_CAMERA_EYE, STUDIO_CAMERA_FOV, STUDIO_CAMERA_TARGET
 
 CUBE_HALF_SIZE = 0.02
 # Wide and tall enough that, seen from the studio camera, the whole cube is hidden while |y| < ~0.05.
@@ -55,7 +51,7 @@ class PermanenceProbeEnv(BaseEnv):
     @property
     def _default_sensor_configs(self):
         pose = sapien_utils.look_at(eye=list(STUDIO_CAMERA_EYE), target=list(STUDIO_CAMERA_TARGET))
-        return [CameraConfig("base_camera", pose, 128, 128, STUDIO_CAMERA_FOV, 0.01, 100)]
+        return [CameraConfig(CAMERA_NAME, pose, IMAGE_SIZE, IMAGE_SIZE, STUDIO_CAMERA_FOV, 0.01, 100)]
 
     @property
     def _default_human_render_camera_configs(self):

@@ -9,22 +9,14 @@ truth of the object-permanence probe).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import validate_actions
+from physgen.camera import CAMERA_NAME, IMAGE_SIZE, studio_sensor_configs
+from physgen.control import CONTROL_MODE, validate_actions
 from physgen.errors import VULKAN_FIX, InputError, SimulatorUnavailable
-from physgen.scenes import (
-    CAMERA_NAME,
-    CONTROL_MODE,
-    DEFAULT_IMAGE_SIZE,
-    SCENES,
-    SceneSpec,
-    get_scene,
-    register_scenes,
-    studio_sensor_configs,
-)
+from physgen.scenes import SCENES, SceneSpec, get_scene, register_scenes
 
 MAX_SEED = 2**31 - 1
 # Words in SAPIEN/Vulkan start-up errors that mean "no usable Vulkan device".
@@ -48,7 +40,7 @@ def validate_seed(seed) -> int:
 
 @dataclass(frozen=True)
 class SimConfig:
-    image_size: int = DEFAULT_IMAGE_SIZE  # studio camera frames, square, at the model resolution
+    image_size: int = IMAGE_SIZE  # studio camera frames, square, at the model resolution
     display_render: bool = False  # also render ManiSkill's 512 px third-person camera each step
     sim_backend: str = "physx_cpu"
     render_backend: str = "cpu"
@@ -70,12 +62,7 @@ class Observation:
     object_pixels: dict[str, int]  # visible pixels of each tracked object (from segmentation)
     elapsed_steps: int  # control steps since reset
     display: np.ndarray | None = None  # (512, 512, 3) uint8 third-person render, if enabled
-    info: dict = field(default_factory=dict)
     object_mask: np.ndarray | None = None  # (H, W) bool, pixels of the tracked objects
-
-    @property
-    def object_visible(self) -> dict[str, bool]:
-        return {name: n > 0 for name, n in self.object_pixels.items()}
 
 
 @dataclass
@@ -263,13 +250,12 @@ class Simulator:
         display = None
         if self.config.display_render and with_display:  # a 512 px render costs ~45 ms
             display = np.asarray(self._env.render()[0].cpu().numpy(), dtype=np.uint8)
-        scalars = {k: v for k, v in ((k, _scalar(v)) for k, v in info.items()) if v is not None}
-        return Observation(frame, tcp, success, pixels, self._elapsed, display, scalars, object_mask)
+        return Observation(frame, tcp, success, pixels, self._elapsed, display, object_mask)
 
 
 def make_env(
     env_id: str,
-    image_size: int = DEFAULT_IMAGE_SIZE,
+    image_size: int = IMAGE_SIZE,
     obs_mode: str = "rgb+segmentation",
     control_mode: str = CONTROL_MODE,
     render_mode: str | None = None,
@@ -316,10 +302,3 @@ def _clone(state):
         return state.clone()
     return copy.deepcopy(state)
 
-
-def _scalar(value):
-    if hasattr(value, "numel") and value.numel() == 1:
-        return value.item()
-    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
-        return value.item() if hasattr(value, "item") else value
-    return None

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import torch
 
+from physgen.camera import IMAGE_SIZE
 from physgen.errors import InputError
 
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    image_size: int = 128
+    image_size: int = IMAGE_SIZE  # the studio camera's frames
     block_out_channels: tuple[int, ...] = (32, 64, 128, 128)  # 4 levels: stride 8
     layers_per_block: int = 1
     # v2: 8 channels (v0.2 had 4 and erased the probe's cube) and 2x2 patches: the 16x16 latent

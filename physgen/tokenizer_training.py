@@ -20,10 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from physgen.camera import CAMERA_NAME, IMAGE_SIZE
 from physgen.errors import InputError
 from physgen.metrics import psnr
 from physgen.permanence import PROBE_SCENE, cube_pixels
-from physgen.scenes import CAMERA_NAME, FIRST_OBJECT_SEGMENTATION_ID
+from physgen.scenes import FIRST_OBJECT_SEGMENTATION_ID
 from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 
 
@@ -36,7 +37,8 @@ def load_frames(demos_root, videos_root, max_frames: int, seed: int = 0, split: 
     """
     import h5py
 
-    from physgen.dataset import find_demo_episodes, find_video_episodes, split_of_seed
+    from physgen.dataset import split_of_seed
+    from physgen.episodes import find_demo_episodes, find_video_episodes
 
     rng = np.random.default_rng(seed)
     demo_eps = [e for e in find_demo_episodes(demos_root) if split_of_seed(e.seed) == split] if demos_root else []
@@ -71,7 +73,7 @@ class TokenizerTrainConfig:
     batch_size: int = 16
     # Whole frames by default: GroupNorm statistics of small crops differ from whole frames, and a
     # crop-trained VAE shifts colours on whole frames (seen at 64 px crops).
-    crop: int = 128
+    crop: int = IMAGE_SIZE
     lr: float = 1e-3
     object_weight: float = 20.0  # extra L1 weight on object pixels
     # Extra L1 weight on edges (the target's gradient magnitude, normalised per frame): thin

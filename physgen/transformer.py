@@ -94,9 +94,6 @@ class Rotary(nn.Module):
         out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (B, nh, N, hd/2, 2)
         return out.flatten(-2).type_as(x)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, kind: torch.Tensor) -> torch.Tensor:
-        return self.rotate(x, self.tables(positions, kind))
-
 
 class KVCache:
     """Keys/values (already rotated) and layouts of past tokens for one attention layer."""

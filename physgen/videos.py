@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from physgen import EVAL_SEED_START
+from physgen.camera import CAMERA_NAME, IMAGE_SIZE
+from physgen.control import CONTROL_MODE
 from physgen.errors import InputError
 from physgen.experts import follow_waypoints, probe_waypoints, random_push_waypoints, run_motion_planning
-from physgen.scenes import CAMERA_NAME, CONTROL_MODE, DEFAULT_IMAGE_SIZE, TARGET_TASKS
+from physgen.scenes import TARGET_TASKS
 
 BLOCK = 10  # videos of one scene made in a row
 MIN_FRAMES = 16  # shorter episodes (a planner that failed at once) are not worth storing
@@ -78,7 +80,7 @@ def generate_videos(
     out_dir: str | os.PathLike,
     scenes: list[str] | None = None,
     seed_start: int = 0,
-    image_size: int = DEFAULT_IMAGE_SIZE,
+    image_size: int = IMAGE_SIZE,
     progress: bool = True,
 ) -> VideoReport:
     scenes = list(scenes or CORPUS_SCENES)

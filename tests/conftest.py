@@ -7,6 +7,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+# The tiny world model of the tests: the real architecture at a size that runs in milliseconds.
+# Its 128 px tokenizer with tiny channels gives 16 tokens of 64 dims, so real frames go through it.
+TINY_MODEL = dict(token_dim=64, num_frame_tokens=16, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
+                  frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=2, sample_steps=2)
+TINY_TOKENIZER = dict(block_out_channels=(16, 16, 16, 16), latent_channels=4, patch=4)
+
 
 @pytest.fixture(scope="session")
 def sim():
@@ -21,3 +27,38 @@ def sim():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def make_tiny_model():
+    """make(**overrides) -> (untrained tiny PhysGen, its tokenizer), seeded: the same call gives the same weights."""
+    import torch
+
+    from physgen.model import PhysGen
+    from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+
+    def make(**overrides):
+        torch.manual_seed(0)
+        return PhysGen(**{**TINY_MODEL, **overrides}).eval(), FrameTokenizer(TokenizerConfig(**TINY_TOKENIZER)).eval()
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_tiny_checkpoint(make_tiny_model, tmp_path_factory):
+    """make(**overrides) -> a folder holding a saved tiny model and tokenizer, as checkpoints are laid out."""
+
+    def make(**overrides):
+        folder = tmp_path_factory.mktemp("tiny-checkpoint")
+        model, tokenizer = make_tiny_model(**overrides)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder / "tokenizer")
+        return folder
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(make_tiny_checkpoint):
+    """An untrained tiny checkpoint of the default chunk length: exercises the prediction path, not its quality."""
+    return make_tiny_checkpoint()

@@ -1,33 +1,19 @@
-"""The app's callbacks as plain functions, with the real simulator and a tiny untrained checkpoint."""
+"""The app's callbacks as plain functions, with the real simulator and a tiny untrained checkpoint
+(tests/test_studio_fast.py runs them on a fake simulator in `make test-fast`)."""
 
 import json
 
 import numpy as np
 import pytest
-import torch
 
 from app import callbacks, model_store
 from app.export import export_episode, load_action_file
 from app.policy import let_physgen_act
 from app.session import StudioSession
+from physgen import EVAL_SEED_START
 from physgen.errors import SimulatorUnavailable
-from physgen.model import PhysGen
-from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 
 pytestmark = pytest.mark.sim
-
-TINY = dict(token_dim=64, num_frame_tokens=16, chunk=8, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
-            frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=2, sample_steps=2)
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """An untrained tiny checkpoint: exercises the prediction path, not its quality."""
-    folder = tmp_path_factory.mktemp("ckpt")
-    torch.manual_seed(0)
-    PhysGen(**TINY).save_pretrained(folder)
-    FrameTokenizer(TokenizerConfig(block_out_channels=(16, 16, 16, 16), latent_channels=4, patch=4)).save_pretrained(folder / "tokenizer")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +64,7 @@ def test_bad_seed_is_an_inline_message(loaded):
 
 def test_random_seed_is_reported(loaded):
     *_, seed = callbacks.load_scene(loaded, "PickCube-v1", 0, random_seed=True)
-    assert isinstance(seed, int) and 0 <= seed < 10_000 and loaded.seed == seed
+    assert isinstance(seed, int) and 0 <= seed < EVAL_SEED_START and loaded.seed == seed
 
 
 def test_run_streams_prediction_before_simulation_and_plots_divergence(loaded):
@@ -255,3 +241,30 @@ def test_two_sessions_share_the_model_but_not_their_state(loaded, tiny_checkpoin
         assert other.world.model is loaded.world.model and other.sim is not loaded.sim
     finally:
         other.close()
+
+
+def test_the_studio_takes_the_chunk_length_from_the_loaded_model(make_tiny_checkpoint, monkeypatch, tmp_path):
+    from app.permanence_tab import run_permanence_probe
+
+    monkeypatch.setenv("PHYSGEN_CHECKPOINT", str(make_tiny_checkpoint(chunk=4)))
+    session, *_ = callbacks.load_scene(None, "PushCube-v1", 1)
+    try:
+        assert session.world.chunk == 4 and "chunk of 4 actions" in callbacks.prediction_banner()
+        assert "12 control steps, 3 chunk(s)" in callbacks.preview_actions("wait 3")[1]
+        # Typed runs: three raw steps become one chunk of 4 for both the simulator and PhysGen.
+        status = last(callbacks.run_actions(session, "[0 0.2 0 0 0 0 1] x3"))[3]
+        assert "Executed 4 control steps (1 chunks; 1 hold steps" in status
+        assert [a.shape for a in session.actions] == [(4, 7)] and len(session.executed) == 1 + 4
+        assert session.num_chunks == 1 and session.world.rollout.step_index == 2
+        # Policy runs: PhysGen proposes chunks of its own length.
+        outputs = list(let_physgen_act(session, 1))
+        assert "proposes 4 actions" in outputs[0][3] and " 8 " not in outputs[0][3]
+        assert session.actions[-1].shape == (4, 7) and len(session.executed) == 1 + 8
+        # The export records the chunk length the actions ran with.
+        _, actions_json, _ = export_episode(session)
+        assert json.loads(open(actions_json).read())["chunk"] == 4
+        # The probe records the simulator at the model's chunk boundaries: one real frame per predicted one.
+        *_, (probe_session, *_, status, _) = run_permanence_probe(session, 0)
+        assert len(probe_session.real) == len(probe_session.predicted) > 2 and "hidden" in status
+    finally:
+        session.close()

@@ -1,32 +1,58 @@
 """The benchmark's JSON, on a tiny saved checkpoint (and on real held-out episodes, marked)."""
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from physgen.bench import run
+from physgen import EVAL_SEED_START
+from physgen.bench import rollout_fps, run
 from physgen.errors import InputError
-from physgen.model import PhysGen
-from physgen.tokenizer import FrameTokenizer, TokenizerConfig
-
-MODEL = dict(token_dim=64, num_frame_tokens=16, chunk=8, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
-             frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=2, sample_steps=2)
 
 
 @pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    PhysGen(**MODEL).save_pretrained(tmp_path)
-    FrameTokenizer(TokenizerConfig(block_out_channels=(16, 16, 16, 16), latent_channels=4, patch=4)).save_pretrained(tmp_path / "tokenizer")
-    return tmp_path
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
-def test_speed_figures_and_their_baselines(checkpoint):
+def test_the_json_describes_the_benched_checkpoint(checkpoint):
+    from physgen.checkpoint import load_checkpoint
+
     result = run(str(checkpoint), "unused", episodes=1, horizon=4, skip_eval=True, sample_steps=None)
-    for key in ("fps_kv", "fps_nokv", "kv_speedup", "fps_kv_decoded", "train_steps_per_s"):
-        assert result[key] > 0
-    assert result["kv_speedup"] == pytest.approx(result["fps_kv"] / result["fps_nokv"], rel=0.02)
-    assert result["psnr_16"] is None
+    model, tokenizer = load_checkpoint(checkpoint)
+    cfg = model.config
+    assert result["checkpoint"] == str(checkpoint) and "note" not in result
+    assert result["params"] == sum(p.numel() for p in model.parameters())
+    assert (result["chunk"], result["history"], result["frame_tokens"], result["sample_steps"], result["image_size"]) == (
+        cfg.chunk, cfg.history, cfg.num_frame_tokens, cfg.sample_steps, tokenizer.config.image_size)
+    speeds = [result[key] for key in ("fps_kv", "fps_nokv", "fps_kv_decoded", "train_steps_per_s")]
+    assert all(isinstance(v, float) and math.isfinite(v) for v in speeds)
+    assert result["psnr_16"] is None and result["psnr_copy_last"] is None  # skip_eval: no fidelity figures
+
+
+def test_the_sample_steps_option_is_what_the_speed_is_measured_with(checkpoint):
+    assert run(str(checkpoint), "unused", episodes=1, horizon=2, skip_eval=True, sample_steps=3)["sample_steps"] == 3
+
+
+def test_the_kv_baseline_recomputes_the_window_and_the_cached_run_does_not(checkpoint):
+    """What kv_speedup compares: the cached rollout feeds the backbone one step per frame, the
+    baseline every step that can still influence the output (counted, not timed)."""
+    from physgen.checkpoint import load_checkpoint
+
+    model, tokenizer = load_checkpoint(checkpoint)
+    cfg, backbone = model.config, model.backbone
+    fed: list[int] = []
+    forward = backbone.forward
+    backbone.forward = lambda x, layout, *args, **kwargs: fed.append(len(layout)) or forward(x, layout, *args, **kwargs)
+    steps, per_step = 6, cfg.num_frame_tokens + cfg.chunk
+    rollout_fps(model, tokenizer, steps, use_cache=True, decode=False, repeats=0)
+    assert fed == [per_step] * (1 + steps)  # the first frame, then one step per predicted frame
+    fed.clear()
+    rollout_fps(model, tokenizer, steps, use_cache=False, decode=False, repeats=0)
+    window = backbone.receptive_steps
+    assert window < 1 + steps and fed == [min(n, window) * per_step for n in range(1, 2 + steps)]
 
 
 @pytest.mark.sim
@@ -34,7 +60,7 @@ def test_speed_figures_and_their_baselines(checkpoint):
 def test_open_loop_fidelity_against_the_simulator(checkpoint, tmp_path):
     from physgen.demos import generate_demos
 
-    generate_demos("PushCube-v1", 1, tmp_path / "eval", seed_start=10_000, shard_size=1, progress=False, evaluation=True)
+    generate_demos("PushCube-v1", 1, tmp_path / "eval", seed_start=EVAL_SEED_START, shard_size=1, progress=False, evaluation=True)
     result = run(str(checkpoint), str(tmp_path / "eval"), episodes=1, horizon=2, skip_eval=False, sample_steps=None, scenes=["PushCube-v1"])
     assert result["eval_episodes"] == 1 and result["eval_scenes"] == ["PushCube-v1"]
     assert 5 < result["psnr_copy_last"] < 60 and 5 < result["psnr_16"] < 60
@@ -48,11 +74,31 @@ def test_export_writes_a_small_fp16_checkpoint_that_loads(checkpoint, tmp_path):
 
     out = tmp_path / "shipped"
     size = export_checkpoint(checkpoint, checkpoint / "tokenizer", out)
-    assert size > 0
+    assert size == sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    source_weights = sum(f.stat().st_size for f in checkpoint.rglob("*.safetensors"))
+    assert sum(f.stat().st_size for f in out.rglob("*.safetensors")) == pytest.approx(source_weights / 2, rel=0.05)  # fp16
     with safe_open(out / "diffusion_pytorch_model.safetensors", "pt") as f:
         assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
     model, tokenizer = load_checkpoint(out)
     assert next(model.parameters()).dtype == torch.float32 and tokenizer.scale > 0
+
+
+class SucceedsAtChunk:
+    """The simulator, except that an episode of `seed` succeeds at its chunk `chunk`: success
+    counting is then known exactly, which an untrained policy cannot provide."""
+
+    def __init__(self, sim, seed: int, chunk: int):
+        self.sim, self.seed, self.chunk, self.chunks = sim, seed, chunk, 0
+
+    def reset(self, scene, seed):
+        self.chunks, self.current = 0, seed
+        return self.sim.reset(scene, seed)
+
+    def step(self, actions):
+        result = self.sim.step(actions)
+        self.chunks += 1
+        success = self.current == self.seed and self.chunks >= self.chunk
+        return dataclasses.replace(result, observation=dataclasses.replace(result.observation, success=success))
 
 
 @pytest.mark.sim
@@ -62,9 +108,13 @@ def test_closed_loop_policy_reports_success_per_task(checkpoint, sim):
     from physgen.world_env import WorldModelEnv
 
     model, tokenizer = load_checkpoint(checkpoint)
-    summary = closed_loop(WorldModelEnv(model, tokenizer), sim, scenes=["PushCube-v1"], seeds=[10_000], max_chunks=2)
-    assert summary["success_PushCube-v1"] in (0.0, 1.0) and summary["success_rate"] == summary["success_PushCube-v1"]
-    assert sim.step(np.zeros(7)).observation.elapsed_steps <= 2 * 8 + 1
+    seeds = [EVAL_SEED_START, EVAL_SEED_START + 1]
+    simulator = SucceedsAtChunk(sim, seed=seeds[0], chunk=2)
+    summary = closed_loop(WorldModelEnv(model, tokenizer), simulator, scenes=["PushCube-v1"], seeds=seeds, max_chunks=3)
+    assert summary["success_PushCube-v1"] == summary["success_rate"] == 0.5
+    assert summary["steps_to_success"] == 2 * model.config.chunk  # the success stops the episode
+    assert simulator.chunks == 3  # the other episode runs to max_chunks
+    assert sim.step(np.zeros(7)).observation.elapsed_steps == 3 * model.config.chunk + 1
 
 
 def test_closed_loop_refuses_training_seeds(checkpoint, sim):

@@ -100,5 +100,5 @@ def test_video_windows_are_frames_only(tmp_path):
         f.attrs["seed"] = 3
     data = VideoWindows(tmp_path, config=WindowConfig(history=4, chunk=8), split="all")
     item = data[0]
-    assert set(item) == {"frames", "frame_valid", "scene"}
+    assert set(item) == {"frames", "frame_valid"}
     assert item["frames"].shape == (4, 3, 8, 8) and item["frame_valid"].all()

@@ -2,34 +2,27 @@
 
 import numpy as np
 import pytest
-import torch
 
+from physgen.camera import IMAGE_SIZE
 from physgen.errors import InputError
-from physgen.model import PhysGen
-from physgen.tokenizer import FrameTokenizer, TokenizerConfig
 from physgen.world_env import WorldModelEnv
-
-# A 128 px tokenizer with tiny channels: 16 tokens of 64 dims, like the real one, in milliseconds.
-TOKENIZER = TokenizerConfig(image_size=128, block_out_channels=(16, 16, 16, 16), latent_channels=4, patch=4)
-MODEL = dict(token_dim=64, num_frame_tokens=16, chunk=4, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
-             frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=3, sample_steps=2)
 
 
 @pytest.fixture
-def env():
-    torch.manual_seed(0)
-    return WorldModelEnv(PhysGen(**MODEL), FrameTokenizer(TOKENIZER))
+def env(make_tiny_model):
+    # A chunk other than the default, and an L-MTP block of 3 chunks: the lookahead has 2.
+    return WorldModelEnv(*make_tiny_model(chunk=4, lmtp=3))
 
 
 def first_frame():
-    return np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    return np.random.default_rng(0).integers(0, 255, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
 
 
 def test_step_predicts_one_frame_per_chunk_and_pads(env):
     obs = env.reset(frame=first_frame())
     assert obs.elapsed_steps == 0
     result = env.step(np.zeros((10, 7), np.float32))
-    assert result.frames.shape == (3, 128, 128, 3) and result.frames.dtype == np.uint8
+    assert result.frames.shape == (3, IMAGE_SIZE, IMAGE_SIZE, 3) and result.frames.dtype == np.uint8
     assert result.padded_steps == 2 and result.observation.elapsed_steps == 12
 
 
@@ -46,7 +39,7 @@ def test_policy_mode_proposes_a_chunk_and_lookahead(env):
     env.reset(frame=first_frame())
     plan = env.act()
     assert plan.actions.shape == (4, 7) and np.abs(plan.actions).max() <= 1
-    assert plan.lookahead.shape == (2, 4, 7) and plan.imagined.shape == (128, 128, 3)
+    assert plan.lookahead.shape == (2, 4, 7) and plan.imagined.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
     env.observe(first_frame(), plan.actions)
     assert env.act().actions.shape == (4, 7)
 
@@ -69,5 +62,5 @@ def test_world_model_and_simulator_share_reset_and_step(env, sim):
     actions = np.tile(np.array([0, 0.2, 0, 0, 0, 0, 1], np.float32), (8, 1))
     for stepper in (sim, env):
         first = stepper.reset("PushCube-v1", 0)
-        assert first.frame.shape == (128, 128, 3)
-        assert stepper.step(actions).frame.shape == (128, 128, 3)
+        assert first.frame.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
+        assert stepper.step(actions).frame.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
