@@ -29,7 +29,8 @@ Choices beyond the paper (each selectable, the paper's value in brackets; measur
 - frame_head_type "joint" [paper and class default: "token"]: the frame's tokens are denoised together by
   a small transformer (each still conditioned on its own z) instead of independently by a per-token
   MLP. Independent sampling of 64 tokens let neighbouring tokens pick different modes (an arm in
-  fragments); the joint head is the one-round equivalent of MAR's several rounds.
+  fragments); the joint head keeps one arm, at the same PSNR (model card). It stands in for MAR's
+  several rounds of sampling, which are not implemented.
 """
 
 from __future__ import annotations
