@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -64,12 +65,24 @@ def scene_choices() -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------------------------------- view
-def view(session: StudioSession, status: str, chunk: int | None = None):
+class StudioView(NamedTuple):
+    """The studio's standard outputs, in the order the page wires them (app/layout.py)."""
+
+    session: StudioSession
+    simulator_frame: np.ndarray
+    predicted_frame: np.ndarray
+    status: str
+    divergence: Any  # plotly figure
+    trajectory: Any  # plotly figure
+    scrubber: Any  # gr.Slider update
+
+
+def view(session: StudioSession, status: str, chunk: int | None = None) -> StudioView:
     """The studio's standard outputs for `session`, showing chunk `chunk` (default: the last)."""
     last = session.num_chunks
     chunk = _clip_chunk(session, chunk)
     targets = [t for _, t in session.targets]
-    return (
+    return StudioView(
         session,
         sim_image(session, chunk),
         predicted_image(session, chunk),

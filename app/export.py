@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from app.callbacks import chunk_length, load_scene, message_view
+from app.callbacks import StudioView, chunk_length, load_scene, message_view
 from app.session import StudioSession
 from physgen.episode_io import ActionRecord, read_action_file, write_side_by_side_video
 from physgen.errors import InputError
@@ -45,6 +45,6 @@ def load_action_file(session: StudioSession | None, file):
     except (InputError, OSError) as exc:
         return (*message_view(session, f"could not load {Path(str(path)).name}: {exc}"), gr.update(), gr.update(), gr.update())
     *out, seed = load_scene(session, record.scene, record.seed)
-    text = record.program_text()
-    out[3] = f"{out[3]} Loaded {len(record.actions)} control steps from {Path(str(path)).name} into the actions box; press Run to replay them."
-    return (*out, seed, record.scene, text)
+    shown = StudioView(*out)
+    note = f"Loaded {len(record.actions)} control steps from {Path(str(path)).name} into the actions box; press Run to replay them."
+    return (*shown._replace(status=f"{shown.status} {note}"), seed, record.scene, record.program_text())

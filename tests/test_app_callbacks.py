@@ -72,7 +72,7 @@ def test_run_streams_prediction_before_simulation_and_plots_divergence(loaded):
     before = loaded.real[-1]
     outputs = list(callbacks.run_actions(loaded, "right 5cm; down 3cm"))
     # Per chunk: the predicted frame first, then the simulator's; then a summary.
-    assert len(outputs) == 2 * 2 + 1 and "imagined" in outputs[0][3]
+    assert len(outputs) == 2 * 2 + 1 and "imagined" in outputs[0].status
     session, image, predicted, status, divergence, trajectory, scrubber = outputs[-1]
     assert len(session.real) == len(session.predicted) == 1 + 2 and not np.array_equal(before, session.real[-1])
     assert len(session.executed) == len(session.commanded) == 1 + 16
@@ -92,20 +92,20 @@ def test_a_new_run_continues_the_episode(loaded):
 
 def test_partial_chunks_are_padded_for_both(loaded):
     callbacks.load_scene(loaded, "PickCube-v1", 4)
-    status = last(callbacks.run_actions(loaded, "[0 0.2 0 0 0 0 1] x3"))[3]
+    status = last(callbacks.run_actions(loaded, "[0 0.2 0 0 0 0 1] x3")).status
     assert "5 hold steps" in status and len(loaded.executed) == 1 + 8
 
 
 def test_parse_error_is_inline_and_keeps_frames(loaded):
     n = len(loaded.real)
     outputs = list(callbacks.run_actions(loaded, "right 5cm; jump"))
-    status = outputs[-1][3]
+    status = outputs[-1].status
     assert len(outputs) == 1 and "column 12" in status and "jump" in status
     assert len(loaded.real) == n
 
 
 def test_run_before_load_asks_to_load():
-    status = last(callbacks.run_actions(StudioSession(), "wait"))[3]
+    status = last(callbacks.run_actions(StudioSession(), "wait")).status
     assert "Load a scene first" in status
 
 
@@ -172,7 +172,7 @@ def test_policy_mode_executes_proposed_chunks(loaded):
 
 
 def test_policy_mode_rejects_a_bad_chunk_count(loaded):
-    status = last(let_physgen_act(loaded, 0))[3]
+    status = last(let_physgen_act(loaded, 0)).status
     assert status.startswith("⚠️") and "from 1 to" in status
 
 
@@ -214,7 +214,7 @@ def test_without_a_simulator_predictions_still_run(tiny_checkpoint, monkeypatch)
     assert "simulator cannot start" in status and "no Vulkan device" in status
     assert session.sim is None and predicted.std() > 10 and session.seed == 0
     final = last(callbacks.run_actions(session, "right 5cm"))
-    assert len(session.predicted) == 2 and "prediction only" in final[3]
+    assert len(session.predicted) == 2 and "prediction only" in final.status
 
 
 def test_permanence_probe_plots_presence_for_truth_prediction_and_tokenizer(loaded):
@@ -252,13 +252,13 @@ def test_the_studio_takes_the_chunk_length_from_the_loaded_model(make_tiny_check
         assert session.world.chunk == 4 and "chunk of 4 actions" in callbacks.prediction_banner()
         assert "12 control steps, 3 chunk(s)" in callbacks.preview_actions("wait 3")[1]
         # Typed runs: three raw steps become one chunk of 4 for both the simulator and PhysGen.
-        status = last(callbacks.run_actions(session, "[0 0.2 0 0 0 0 1] x3"))[3]
+        status = last(callbacks.run_actions(session, "[0 0.2 0 0 0 0 1] x3")).status
         assert "Executed 4 control steps (1 chunks; 1 hold steps" in status
         assert [a.shape for a in session.actions] == [(4, 7)] and len(session.executed) == 1 + 4
         assert session.num_chunks == 1 and session.world.rollout.step_index == 2
         # Policy runs: PhysGen proposes chunks of its own length.
         outputs = list(let_physgen_act(session, 1))
-        assert "proposes 4 actions" in outputs[0][3] and " 8 " not in outputs[0][3]
+        assert "proposes 4 actions" in outputs[0].status and " 8 " not in outputs[0].status
         assert session.actions[-1].shape == (4, 7) and len(session.executed) == 1 + 8
         # The export records the chunk length the actions ran with.
         _, actions_json, _ = export_episode(session)

@@ -41,7 +41,7 @@ def test_the_fake_has_the_simulators_interface():
 def test_run_streams_prediction_before_simulation_and_plots_divergence(load):
     session = load()
     outputs = list(callbacks.run_actions(session, "right 5cm; down 3cm"))
-    assert len(outputs) == 2 * 2 + 1 and "imagined" in outputs[0][3] and "done" in outputs[1][3]
+    assert len(outputs) == 2 * 2 + 1 and "imagined" in outputs[0].status and "done" in outputs[1].status
     session, image, predicted, status, divergence, trajectory, scrubber = outputs[-1]
     assert len(session.real) == len(session.predicted) == 1 + 2
     assert len(session.executed) == len(session.commanded) == 1 + 16
@@ -56,7 +56,7 @@ def test_run_streams_prediction_before_simulation_and_plots_divergence(load):
 def test_a_new_run_continues_the_episode_and_partial_chunks_are_padded(load):
     session = load()
     last(callbacks.run_actions(session, "up 2cm"))
-    status = last(callbacks.run_actions(session, "[0 0.2 0 0 0 0 1] x3"))[3]
+    status = last(callbacks.run_actions(session, "[0 0.2 0 0 0 0 1] x3")).status
     assert "5 hold steps" in status and session.num_chunks == 2 and session.world.rollout.step_index == 3
 
 
@@ -65,17 +65,17 @@ def test_the_studio_takes_the_chunk_length_from_the_loaded_model(load, make_tiny
     session = load()
     assert session.world.chunk == 4 and "chunk of 4 actions" in callbacks.prediction_banner()
     assert "12 control steps, 3 chunk(s)" in callbacks.preview_actions("wait 3")[1]
-    status = last(callbacks.run_actions(session, "[0 0.2 0 0 0 0 1] x3"))[3]
+    status = last(callbacks.run_actions(session, "[0 0.2 0 0 0 0 1] x3")).status
     assert "Executed 4 control steps (1 chunks; 1 hold steps" in status and len(session.executed) == 1 + 4
     outputs = list(let_physgen_act(session, 2))
-    assert "proposes 4 actions" in outputs[0][3] and [a.shape for a in session.actions] == [(4, 7)] * 3
+    assert "proposes 4 actions" in outputs[0].status and [a.shape for a in session.actions] == [(4, 7)] * 3
     _, actions_json, _ = export_episode(session)
     assert json.loads(open(actions_json).read())["chunk"] == 4
 
 
 def test_policy_mode_executes_proposed_chunks(load):
     session = load()
-    status = last(let_physgen_act(session, 2))[3]
+    status = last(let_physgen_act(session, 2)).status
     assert len(session.actions) == 2 and len(session.real) == len(session.predicted) == 3
     assert "acted for 2 chunk(s)" in status and "No success after 16 control steps" in status
 
