@@ -16,7 +16,7 @@ import numpy as np
 
 from physgen import EVAL_SEED_START
 from physgen.control import ACTION_DIM
-from physgen.dataset import find_demo_episodes
+from physgen.episodes import find_demo_episodes
 from physgen.errors import InputError
 from physgen.metrics import frame_metrics
 from physgen.scenes import TARGET_TASKS

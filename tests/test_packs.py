@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from physgen.dataset import Episode, TokenPackWindows, WindowConfig
+from physgen.dataset import TokenPackWindows, WindowConfig
+from physgen.episodes import Episode
 from physgen.errors import InputError
 from physgen.latents import tokenizer_id
 from physgen.packs import dequantize, quantize, read_frame_pack, write_frame_pack, write_token_pack

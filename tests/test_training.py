@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from physgen.demos import CONVERTED_SUFFIX
+from physgen.episodes import CONVERTED_SUFFIX
 from physgen.errors import InputError
 from physgen.model import PhysGen
 from physgen.tokenizer import FrameTokenizer, TokenizerConfig
