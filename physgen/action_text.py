@@ -35,6 +35,7 @@ DIRECTIONS = {
     "up": (0, 0, 1),
     "down": (0, 0, -1),
 }
+DRIVE_STEP_M = 0.03  # one drive key press (or pad button) moves the gripper this far, in one chunk
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 MAX_STEP_UNITS = 0.8  # fastest typed move: 0.8 normalised, about 3 cm per control step
 MAX_MOVE_M = 0.6
@@ -186,6 +187,20 @@ def _straight_move(delta_m: np.ndarray, chunk_len: int, gripper: float) -> np.nd
     actions[:, :3] = delta_m / n / EFFECTIVE_METERS_PER_UNIT
     actions[:, 6] = gripper
     return actions
+
+
+def drive_chunk(direction: str, gripper: float, chunk_len: int = DEFAULT_CHUNK_LEN, distance_m: float = DRIVE_STEP_M) -> np.ndarray:
+    """The chunk of one drive key press: `direction` (a DIRECTIONS name, or "stay") by distance_m,
+    the gripper command held; the same actions as typing "<direction> 3cm"."""
+    if direction != "stay" and direction not in DIRECTIONS:
+        raise InputError(f"unknown drive direction {direction!r}; accepted: {', '.join([*DIRECTIONS, 'stay'])}")
+    if not 0 < distance_m <= MAX_MOVE_M:
+        raise InputError(f"a drive distance must lie in (0, {MAX_MOVE_M}] m; got {distance_m}")
+    if direction == "stay":
+        actions = np.zeros((chunk_len, ACTION_DIM), np.float32)
+        actions[:, 6] = gripper
+        return actions
+    return _straight_move(np.asarray(DIRECTIONS[direction], np.float64) * distance_m, chunk_len, gripper)
 
 
 def _parse_vector(rest: str, text: str, offset: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import sys
 from physgen import EVAL_SEED_START
 from physgen.camera import IMAGE_SIZE
 from physgen.errors import PhysGenError
+from physgen.play import PLAY_SEED_START
 
 
 def _demos(args) -> None:
@@ -32,6 +33,14 @@ def _videos(args) -> None:
         args.num, args.out, scenes=args.scenes, seed_start=args.seed_start, image_size=args.image_size
     )
     print(report.summary(), flush=True)
+
+
+def _play(args) -> None:
+    from physgen.play import generate_play
+
+    for scene in args.scene:
+        report = generate_play(scene, args.num, args.out, chunks=args.chunks, seed_start=args.seed_start, image_size=args.image_size)
+        print(f"{scene}: {report['episodes']} play episodes ({report['new']} new, {report['frames']} frames) in {report['seconds']:.0f} s", flush=True)
 
 
 def _train_tokenizer(args) -> None:
@@ -78,7 +87,7 @@ def _pack(args) -> None:
         print(json.dumps({"frames": len(frames), "val_frames": len(val_frames), "bytes": size}), flush=True)
     if args.tokens:
         given = {"frame_stride": args.frame_stride} if args.frame_stride is not None else {}
-        print(json.dumps(build_token_pack(args.tokenizer, args.demos, args.videos, args.out, **given)), flush=True)
+        print(json.dumps(build_token_pack(args.tokenizer, args.demos, args.videos, args.out, play_root=args.play, **given)), flush=True)
 
 
 def _train(args) -> None:
@@ -150,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     videos.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="camera resolution (pixels)")
     videos.set_defaults(func=_videos)
 
+    play = sub.add_parser("play", help="play episodes: random drive chunks in the target scenes (frames + actions)")
+    play.add_argument("--scene", nargs="+", required=True, help="PushCube-v1, PickCube-v1 and/or StackCube-v1")
+    play.add_argument("--num", type=int, required=True, help="episodes per scene")
+    play.add_argument("--out", default="data/play", help="output folder (git-ignored)")
+    play.add_argument("--chunks", type=int, default=20, help="chunks per episode")
+    play.add_argument("--seed-start", type=int, default=PLAY_SEED_START, help=f"first seed (< {EVAL_SEED_START})")
+    play.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="camera resolution (pixels)")
+    play.set_defaults(func=_play)
+
     tok = sub.add_parser("train-tokenizer", help="train the frame VAE on demos + corpus frames (resumable)")
     tok.add_argument("--demos", default="data/demos")
     tok.add_argument("--videos", default="data/videos")
@@ -177,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--frame-stride", type=int, default=None, help="keep frames at control steps t %% stride == 0 (default: build_token_pack's)")
     pk.add_argument("--demos", default="data/demos")
     pk.add_argument("--videos", default="data/videos")
+    pk.add_argument("--play", default="data/play", help="play episodes (physgen play) for --tokens, if the folder exists")
     pk.add_argument("--out", default="pack")
     pk.set_defaults(func=_pack)
 

@@ -167,7 +167,7 @@ class TokenPackWindows(Dataset):
             raise InputError(f"the pack keeps every {stride}th frame; the chunk ({self.config.chunk}) must be a multiple of it")
         self.codes, self.offset, self.step = arrays["tokens_u8"], arrays["token_offset"], arrays["token_step"]
         self.actions = arrays["actions"]
-        table = arrays["episodes"]  # (E, 5): frame offset, frames (T + 1), action offset, seed, scene
+        table = arrays["episodes"]  # (E, 6): frame offset, frames (T + 1), action offset, seed, scene, imitate (packs before play have 5)
         if (table[:, 3] >= EVAL_SEED_START).any():
             raise InputError(f"{folder} holds seeds >= {EVAL_SEED_START}, which are reserved for evaluation")
         self.episodes = [row for row in table.tolist() if split == "all" or split_of_seed(row[3], self.config.val_percent) == split]
@@ -176,6 +176,12 @@ class TokenPackWindows(Dataset):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def imitates(self, ep_idx: int) -> bool:
+        """Whether episode ep_idx's actions are a demonstration (False for play; packs made before
+        play data have no such column and hold demonstrations only)."""
+        row = self.episodes[ep_idx]
+        return bool(row[5]) if len(row) > 5 else True
 
     def __getitem__(self, idx: int) -> dict:
         ep_idx, t0 = self.index[idx]
@@ -189,6 +195,7 @@ class TokenPackWindows(Dataset):
             "frames": torch.from_numpy(dequantize(self.codes[rows], self.offset, self.step)),  # (H, K, D)
             "frame_valid": torch.from_numpy(steps < num_frames),  # (H,) bool
             **action_window(actions, num_frames - 1, t0, cfg),
+            "imitate": torch.tensor(self.imitates(ep_idx)),  # the actions are a demonstration for the policy head
         }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from physgen.control import CONTROL_MODE
 
 DEMO_OBS_MODE = "rgb+segmentation"
+PLAY_SOURCE = "play"  # the h5 `source` attribute of play episodes (physgen.play writes them)
 # ManiSkill's replay_trajectory names its output <input stem>.<obs mode>.<control mode>.<backend>.h5.
 CONVERTED_SUFFIX = f".{DEMO_OBS_MODE}.{CONTROL_MODE}.physx_cpu"
 
@@ -26,6 +27,9 @@ class Episode:
     scene: str
     seed: int
     num_frames: int  # T + 1 for T actions
+    # Whether the actions are demonstrations for the policy head to imitate; play episodes (random
+    # drive chunks, physgen.play) train the frame prediction only.
+    imitate: bool = True
 
 
 def find_demo_episodes(root: str | os.PathLike, scenes: list[str] | None = None) -> list[Episode]:
@@ -51,5 +55,6 @@ def find_video_episodes(root: str | os.PathLike, scenes: list[str] | None = None
         if scenes and scene not in scenes:
             continue
         with h5py.File(h5_path, "r") as f:
-            episodes.append(Episode(h5_path, "", scene, int(f.attrs["seed"]), int(f["frames"].shape[0])))
+            imitate = f.attrs.get("source", "") != PLAY_SOURCE
+            episodes.append(Episode(h5_path, "", scene, int(f.attrs["seed"]), int(f["frames"].shape[0]), imitate))
     return episodes

@@ -152,10 +152,11 @@ def permanence(env, simulator, seeds) -> dict:
 
 
 ACTION_SOURCES = ("recorded", "zero", "other_episode")
+EPISODE_SETS = ("demos", "play", "all")
 
 
 def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes: int = 64, seed: int = 0,
-                   action_source: str = "recorded") -> dict:
+                   action_source: str = "recorded", episodes: str = "demos") -> dict:
     """Open-loop fidelity in token space on a token pack's val episodes, for machines without the
     simulator (the lent GPU): from each episode's first frame, the model imagines `horizon` chunks
     with the recorded actions, all episodes in one batched rollout. Frames are compared after
@@ -165,9 +166,14 @@ def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes:
 
     action_source tests whether the model follows its actions: "zero" commands no motion, and
     "other_episode" gives each episode the recorded chunks of another one. A model that follows
-    its actions scores clearly lower with them than with "recorded"."""
+    its actions scores clearly lower with them than with "recorded".
+
+    episodes picks the val episodes: "demos" (demonstrations, the probe's scripted pushes included:
+    the set every figure before play data used), "play" (physgen.play) or "all"."""
     if action_source not in ACTION_SOURCES:
         raise InputError(f"action_source must be one of {ACTION_SOURCES}; got {action_source!r}")
+    if episodes not in EPISODE_SETS:
+        raise InputError(f"episodes must be one of {EPISODE_SETS}; got {episodes!r}")
     import torch
 
     from physgen.dataset import TokenPackWindows, WindowConfig
@@ -175,9 +181,12 @@ def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes:
     from physgen.rollout import Rollout
 
     data = TokenPackWindows(pack, WindowConfig(history=horizon + 1, chunk=model.config.chunk, lookahead=1, start_stride=1), "val")
-    starts = [i for i, (_, t0) in enumerate(data.index) if t0 == 0][:max_episodes]
+    def wanted(ep_idx: int) -> bool:
+        return episodes == "all" or data.imitates(ep_idx) == (episodes == "demos")
+
+    starts = [i for i, (e, t0) in enumerate(data.index) if t0 == 0 and wanted(e)][:max_episodes]
     if not starts:
-        raise InputError(f"{pack} has no val episodes")
+        raise InputError(f"{pack} has no val episodes of the set {episodes!r}")
     device = next(model.parameters()).device
     items = [data[i] for i in starts]
     tokens = torch.stack([it["frames"] for it in items]).to(device)  # (B, h+1, K, D)

@@ -205,15 +205,17 @@ class PhysGen(ModelMixin, ConfigMixin):
         return torch.cat([h_frame, look], dim=1)
 
     # ----------------------------------------------------------------- training
-    def forward(self, frame_tokens, frame_valid, actions=None, action_valid=None, boa=None) -> dict:
+    def forward(self, frame_tokens, frame_valid, actions=None, action_valid=None, boa=None, imitate=None) -> dict:
         """The training losses (forward, so that accelerate/DDP wrappers can call the model)."""
-        return self.loss(frame_tokens, frame_valid, actions, action_valid, boa)
+        return self.loss(frame_tokens, frame_valid, actions, action_valid, boa, imitate)
 
-    def loss(self, frame_tokens, frame_valid, actions=None, action_valid=None, boa=None) -> dict:
+    def loss(self, frame_tokens, frame_valid, actions=None, action_valid=None, boa=None, imitate=None) -> dict:
         """Teacher-forced losses for one window of H steps (H may exceed `history`: the band applies).
 
         frame_tokens (B, H, K, D); frame_valid (B, H); actions (B, H + lmtp, L, 7) with actions[:, n]
-        leading into frame n (None for stage-1 video); action_valid (B, H + lmtp); boa (B,).
+        leading into frame n (None for stage-1 video); action_valid (B, H + lmtp); boa (B,); imitate
+        (B,) bool: False for play windows, whose actions condition the frames but are no demonstration
+        for the policy head (default: all True).
         """
         cfg = self.config
         b, h = frame_tokens.shape[:2]
@@ -240,7 +242,8 @@ class PhysGen(ModelMixin, ConfigMixin):
         target = self.frame_target_of(frame_tokens[:, :-1], frame_tokens[:, 1:])  # (B, H-1, K, D), from clean frames
         losses = {"frame": self._frame_loss(z, target, frame_valid[:, 1:])}
         if actions is not None:
-            losses["action"] = self._action_loss(h_frame, actions, action_valid)
+            demo_valid = action_valid if imitate is None else action_valid & imitate[:, None]
+            losses["action"] = self._action_loss(h_frame, actions, demo_valid)
         losses["total"] = sum(losses.values())
         return losses
 

@@ -83,7 +83,7 @@ def write_token_pack(episodes: list, tokens: dict, actions: dict, out_dir: str |
     table = []
     frame_offset = action_offset = 0
     for ep in episodes:
-        table.append([frame_offset, ep.num_frames, action_offset, ep.seed, scenes.index(ep.scene)])
+        table.append([frame_offset, ep.num_frames, action_offset, ep.seed, scenes.index(ep.scene), int(ep.imitate)])
         frame_offset += len(tokens[(ep.path, ep.key)])
         action_offset += len(actions[(ep.path, ep.key)])
     all_tokens = np.concatenate([tokens[(e.path, e.key)] for e in episodes]).astype(np.float32)  # (N, K, D)
@@ -122,9 +122,9 @@ def read_token_pack(folder: str | os.PathLike) -> tuple[dict, dict]:
     return load_file(folder / TOKENS_FILE), json.loads((folder / TOKENS_META).read_text())
 
 
-def episodes_with_actions(demos_root, videos_root) -> tuple[list, dict]:
-    """Training episodes that have actions: the demos, and corpus videos that stored them.
-    Returns (episodes, {(path, key): actions (T, 7)}); held-out seeds are never included."""
+def episodes_with_actions(demos_root, videos_root, play_root=None) -> tuple[list, dict]:
+    """Training episodes that have actions: the demos, corpus videos that stored them, and play
+    episodes (stored like the corpus; Episode.imitate is False for them). Returns (episodes, {(path, key): actions (T, 7)}); held-out seeds are never included."""
     import h5py
 
     from physgen import EVAL_SEED_START
@@ -132,7 +132,7 @@ def episodes_with_actions(demos_root, videos_root) -> tuple[list, dict]:
 
     episodes, actions = [], {}
     demos = find_demo_episodes(demos_root) if demos_root and Path(demos_root).exists() else []
-    videos = find_video_episodes(videos_root) if videos_root and Path(videos_root).exists() else []
+    videos = [ep for root in (videos_root, play_root) if root and Path(root).exists() for ep in find_video_episodes(root)]
     for ep in demos + videos:
         if ep.seed >= EVAL_SEED_START:
             continue
@@ -147,7 +147,8 @@ def episodes_with_actions(demos_root, videos_root) -> tuple[list, dict]:
     return episodes, actions
 
 
-def build_token_pack(tokenizer_dir, demos_root, videos_root, out_dir, frame_stride: int = 8, cache_dir="data/latents") -> dict:
+def build_token_pack(tokenizer_dir, demos_root, videos_root, out_dir, frame_stride: int = 8, cache_dir="data/latents",
+                     play_root=None) -> dict:
     """Encode the frames at every frame_stride-th control step of every episode with actions
     (through the latent cache, so a re-run encodes only new episodes) and write a token pack."""
     from physgen.latents import episode_tokens, tokenizer_id
@@ -156,8 +157,8 @@ def build_token_pack(tokenizer_dir, demos_root, videos_root, out_dir, frame_stri
     if frame_stride < 1:
         raise InputError(f"frame_stride must be >= 1; got {frame_stride}")
     tokenizer = FrameTokenizer.from_pretrained(tokenizer_dir)
-    episodes, actions = episodes_with_actions(demos_root, videos_root)
+    episodes, actions = episodes_with_actions(demos_root, videos_root, play_root)
     tokens = episode_tokens(episodes, tokenizer, tokenizer_dir, cache_dir, frame_stride=frame_stride)
     size = write_token_pack(episodes, tokens, actions, out_dir, frame_stride, tokenizer_id(tokenizer_dir))
-    return {"episodes": len(episodes), "frames": sum(len(t) for t in tokens.values()), "bytes": size,
+    return {"episodes": len(episodes), "play": sum(not e.imitate for e in episodes), "frames": sum(len(t) for t in tokens.values()), "bytes": size,
             "scenes": sorted({e.scene for e in episodes})}

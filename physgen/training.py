@@ -123,7 +123,7 @@ def _build_model(cfg: TrainConfig, state_dir: Path):
 def _batch_loss(model, batch, stage: str) -> dict:
     if stage == "video":
         return model(batch["frames"], batch["frame_valid"])
-    return model(batch["frames"], batch["frame_valid"], batch["actions"], batch["action_valid"], batch["boa"])
+    return model(batch["frames"], batch["frame_valid"], batch["actions"], batch["action_valid"], batch["boa"], batch.get("imitate"))
 
 
 @torch.no_grad()

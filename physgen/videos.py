@@ -123,7 +123,7 @@ def generate_videos(
                 if len(frames) < MIN_FRAMES:
                     report.skipped += 1
                 else:
-                    _write_video(video_path(out_dir, scene, seed), frames, actions, scene, seed, CORPUS_SCENES[scene].motion)
+                    write_video(video_path(out_dir, scene, seed), frames, actions, scene, seed, CORPUS_SCENES[scene].motion)
                     report.videos += 1
                     report.new_videos += 1
                     report.new_frames += len(frames)
@@ -150,7 +150,7 @@ class _SceneRecorder:
             scene, image_size, obs_mode="rgb", control_mode=control_mode, render_mode="rgb_array",
             max_episode_steps=None, **self.spec.env_kwargs,
         )
-        self.env = _FrameRecorder(env)
+        self.env = FrameRecorder(env)
 
     def record(self, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(frames (T, H, W, 3), actions (T - 1, 7) in the studio's action space, or None)."""
@@ -187,7 +187,7 @@ class _SceneRecorder:
         self.env.close()
 
 
-class _FrameRecorder:
+class FrameRecorder:
     """Wraps an env and keeps the studio camera frame after every reset and step."""
 
     def __init__(self, env):
@@ -212,7 +212,7 @@ class _FrameRecorder:
         return obs["sensor_data"][CAMERA_NAME]["rgb"][0].cpu().numpy().astype(np.uint8)
 
 
-def _write_video(path: Path, frames: np.ndarray, actions: np.ndarray | None, scene: str, seed: int, source: str) -> None:
+def write_video(path: Path, frames: np.ndarray, actions: np.ndarray | None, scene: str, seed: int, source: str) -> None:
     import h5py
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Does a checkpoint follow its actions? Open loop on a token pack's val episodes with the recorded
 chunks, with zero chunks, and with another episode's chunks (physgen.evaluate.pack_open_loop).
 
-`python scripts/action_following.py runs/v1b pack/tokens_v1 --episodes 16 --horizon 8`
+`python scripts/action_following.py runs/v1b pack/tokens_v1 --episodes 16 --horizon 8 [--set play]`
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import torch
 
 from physgen.checkpoint import load_checkpoint
-from physgen.evaluate import ACTION_SOURCES, pack_open_loop
+from physgen.evaluate import ACTION_SOURCES, EPISODE_SETS, pack_open_loop
 
 
 def main() -> None:
@@ -21,11 +21,12 @@ def main() -> None:
     parser.add_argument("pack", help="a `physgen pack --tokens` folder made with the checkpoint's tokenizer")
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--horizon", type=int, default=8)
+    parser.add_argument("--set", default="demos", choices=EPISODE_SETS, help="which val episodes (play: random drive chunks)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     model, tokenizer = load_checkpoint(args.checkpoint)
     for source in ACTION_SOURCES:
-        result = pack_open_loop(model, tokenizer, args.pack, args.horizon, args.episodes, action_source=source)
+        result = pack_open_loop(model, tokenizer, args.pack, args.horizon, args.episodes, action_source=source, episodes=args.set)
         print(json.dumps({"actions": source, **{k: result[k] for k in ("episodes", "psnr_first", "psnr_mean", "psnr_by_step")}}), flush=True)
 
 

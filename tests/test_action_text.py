@@ -103,3 +103,19 @@ def test_actions_to_text_round_trips(steps):
 
     actions = np.asarray(steps, np.float32)
     np.testing.assert_allclose(parse_actions(actions_to_text(actions), max_steps=10_000).actions, actions, atol=1e-5)
+
+
+def test_a_drive_press_is_the_typed_move_of_one_chunk():
+    from physgen.action_text import drive_chunk
+
+    chunk = drive_chunk("left", -1.0, chunk_len=4)
+    np.testing.assert_array_equal(chunk, parse_actions("close; left 3cm", chunk_len=4).commands[1].actions)
+    assert chunk.shape == (4, 7) and (chunk[:, 6] == -1).all()
+    np.testing.assert_array_equal(drive_chunk("stay", 1.0, chunk_len=4)[:, :6], 0)
+
+
+def test_an_unknown_drive_direction_says_which_are_accepted():
+    from physgen.action_text import drive_chunk
+
+    with pytest.raises(InputError, match="accepted: right, left"):
+        drive_chunk("sideways", 1.0)

@@ -374,3 +374,15 @@ def test_joint_head_trains_on_whole_frames():
         optimizer.step()
     torch.manual_seed(0)
     assert model.loss(**batch)["frame"].item() < first
+
+
+def test_play_windows_train_frames_but_not_the_policy_head():
+    model, batch = tiny_model(), window()
+    torch.manual_seed(0)
+    demo = model.loss(**batch)
+    torch.manual_seed(0)
+    play = model.loss(**batch, imitate=torch.tensor([False, False]))
+    assert torch.equal(play["frame"], demo["frame"])  # same frame loss with the same noise
+    assert play["action"] == 0 and demo["action"] > 0
+    play["total"].backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.action_head.parameters())

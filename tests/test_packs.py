@@ -122,3 +122,13 @@ def test_pack_open_loop_rejects_an_unknown_action_source(tmp_path, rng):
     _pack(tmp_path, rng)
     with pytest.raises(InputError, match="action_source"):
         pack_open_loop(None, None, str(tmp_path), action_source="random")
+
+
+def test_pack_windows_say_which_episodes_are_play(tmp_path, rng):
+    episodes = [Episode(f"e{s}.h5", "", "PushCube-v1", s, 9, imitate=s % 2 == 0) for s in range(4)]
+    tokens = {(e.path, e.key): rng.normal(size=(5, 2, 3)).astype(np.float32) for e in episodes}
+    actions = {(e.path, e.key): rng.uniform(-1, 1, (8, 7)).astype(np.float32) for e in episodes}
+    write_token_pack(episodes, tokens, actions, tmp_path, 2, "test")
+    data = TokenPackWindows(tmp_path, WINDOWS, "all")
+    assert [data.imitates(i) for i in range(4)] == [True, False, True, False]
+    assert [bool(data[j]["imitate"]) for j, (ep, t0) in enumerate(data.index) if t0 == 0] == [True, False, True, False]
