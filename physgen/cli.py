@@ -40,7 +40,8 @@ def _play(args) -> None:
 
     for scene in args.scene:
         report = generate_play(scene, args.num, args.out, chunks=args.chunks, seed_start=args.seed_start, image_size=args.image_size)
-        print(f"{scene}: {report['episodes']} play episodes ({report['new']} new, {report['frames']} frames) in {report['seconds']:.0f} s", flush=True)
+        print(f"{scene}: {report['episodes']} play episodes ({report['new']} new, {report['frames']} frames) "
+              f"in {report['seconds']:.0f} s", flush=True)
 
 
 def _train_tokenizer(args) -> None:

@@ -124,7 +124,8 @@ def read_token_pack(folder: str | os.PathLike) -> tuple[dict, dict]:
 
 def episodes_with_actions(demos_root, videos_root, play_root=None) -> tuple[list, dict]:
     """Training episodes that have actions: the demos, corpus videos that stored them, and play
-    episodes (stored like the corpus; Episode.imitate is False for them). Returns (episodes, {(path, key): actions (T, 7)}); held-out seeds are never included."""
+    episodes (stored like the corpus; Episode.imitate is False for them).
+    Returns (episodes, {(path, key): actions (T, 7)}); held-out seeds are never included."""
     import h5py
 
     from physgen import EVAL_SEED_START
