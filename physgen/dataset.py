@@ -153,13 +153,23 @@ def action_window(all_actions, num_actions: int, t0: int, cfg: WindowConfig) -> 
     }
 
 
+EPISODE_SETS = ("all", "demos", "play")
+
+
+def _imitates(row: list) -> bool:
+    return bool(row[5]) if len(row) > 5 else True  # packs made before play data hold demonstrations only
+
+
 class TokenPackWindows(Dataset):
     """DemoWindows' windows read from a token pack (physgen.packs): tokens instead of pixels,
     everything in memory, windows starting every `frame_stride` control steps."""
 
-    def __init__(self, folder: str | os.PathLike, config: WindowConfig | None = None, split: str = "train"):
+    def __init__(self, folder: str | os.PathLike, config: WindowConfig | None = None, split: str = "train", episodes: str = "all"):
+        """episodes: "all", "demos" (demonstrations, the corpus's scripted pushes included) or "play"."""
         if split not in SPLITS:
             raise InputError(f"split must be one of {SPLITS}; got {split!r}")
+        if episodes not in EPISODE_SETS:
+            raise InputError(f"episodes must be one of {EPISODE_SETS}; got {episodes!r}")
         arrays, self.meta = read_token_pack(folder)
         self.config = config or WindowConfig()
         stride = self.meta["frame_stride"]
@@ -170,7 +180,9 @@ class TokenPackWindows(Dataset):
         table = arrays["episodes"]  # (E, 6): frame offset, frames (T + 1), action offset, seed, scene, imitate (packs before play have 5)
         if (table[:, 3] >= EVAL_SEED_START).any():
             raise InputError(f"{folder} holds seeds >= {EVAL_SEED_START}, which are reserved for evaluation")
-        self.episodes = [row for row in table.tolist() if split == "all" or split_of_seed(row[3], self.config.val_percent) == split]
+        self.episodes = [row for row in table.tolist()
+                         if (split == "all" or split_of_seed(row[3], self.config.val_percent) == split)
+                         and (episodes == "all" or _imitates(row) == (episodes == "demos"))]
         start = max(stride, self.config.start_stride // stride * stride)
         self.index = [(i, t0) for i, row in enumerate(self.episodes) for t0 in range(0, max(row[1] - 1, 1), start)]
 
@@ -178,10 +190,8 @@ class TokenPackWindows(Dataset):
         return len(self.index)
 
     def imitates(self, ep_idx: int) -> bool:
-        """Whether episode ep_idx's actions are a demonstration (False for play; packs made before
-        play data have no such column and hold demonstrations only)."""
-        row = self.episodes[ep_idx]
-        return bool(row[5]) if len(row) > 5 else True
+        """Whether episode ep_idx's actions are a demonstration (False for play)."""
+        return _imitates(self.episodes[ep_idx])
 
     def __getitem__(self, idx: int) -> dict:
         ep_idx, t0 = self.index[idx]

@@ -152,7 +152,6 @@ def permanence(env, simulator, seeds) -> dict:
 
 
 ACTION_SOURCES = ("recorded", "zero", "other_episode")
-EPISODE_SETS = ("demos", "play", "all")
 
 
 def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes: int = 64, seed: int = 0,
@@ -172,19 +171,14 @@ def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes:
     the set every figure before play data used), "play" (physgen.play) or "all"."""
     if action_source not in ACTION_SOURCES:
         raise InputError(f"action_source must be one of {ACTION_SOURCES}; got {action_source!r}")
-    if episodes not in EPISODE_SETS:
-        raise InputError(f"episodes must be one of {EPISODE_SETS}; got {episodes!r}")
     import torch
 
     from physgen.dataset import TokenPackWindows, WindowConfig
     from physgen.metrics import psnr
     from physgen.rollout import Rollout
 
-    data = TokenPackWindows(pack, WindowConfig(history=horizon + 1, chunk=model.config.chunk, lookahead=1, start_stride=1), "val")
-    def wanted(ep_idx: int) -> bool:
-        return episodes == "all" or data.imitates(ep_idx) == (episodes == "demos")
-
-    starts = [i for i, (e, t0) in enumerate(data.index) if t0 == 0 and wanted(e)][:max_episodes]
+    data = TokenPackWindows(pack, WindowConfig(history=horizon + 1, chunk=model.config.chunk, lookahead=1, start_stride=1), "val", episodes)
+    starts = [i for i, (_, t0) in enumerate(data.index) if t0 == 0][:max_episodes]
     if not starts:
         raise InputError(f"{pack} has no val episodes of the set {episodes!r}")
     device = next(model.parameters()).device

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from physgen.dataset import EPISODE_SETS
 from physgen.errors import InputError
 
 STAGES = ("video", "actions")
@@ -48,6 +49,7 @@ class TrainConfig:
     seed: int = 0
     latent_cache: str = "data/latents"
     token_pack: str | None = None  # read windows from a `physgen pack --tokens` folder instead (no h5, no tokenizer)
+    pack_episodes: str = "all"  # which of the pack's episodes: "all", "demos" or "play" (physgen.dataset.EPISODE_SETS)
     workers: int = 0  # DataLoader worker processes
     cosine: bool = False  # decay the learning rate to 10 % over the run's time budget (after a 200-step warm-up)
 
@@ -61,6 +63,8 @@ class TrainConfig:
         for name in ("window", "batch_size", "max_steps", "val_every", "val_batches", "lora_rank"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.pack_episodes not in EPISODE_SETS:
+            raise InputError(f"pack_episodes must be one of {EPISODE_SETS}; got {self.pack_episodes!r}")
         if self.token_pack is None and not Path(self.tokenizer).exists():
             raise InputError(f"tokenizer folder {self.tokenizer} does not exist; run `physgen train-tokenizer` first")
 
@@ -73,7 +77,8 @@ def build_datasets(cfg: TrainConfig, model_config, tokenizer):
         if cfg.stage != "actions":
             raise InputError("a token pack holds episodes with actions: use it with --stage actions")
         windows = WindowConfig(history=cfg.window, chunk=model_config.chunk, lookahead=model_config.lmtp, start_stride=1)
-        return TokenPackWindows(cfg.token_pack, windows, "train"), TokenPackWindows(cfg.token_pack, windows, "val")
+        return (TokenPackWindows(cfg.token_pack, windows, "train", cfg.pack_episodes),
+                TokenPackWindows(cfg.token_pack, windows, "val", cfg.pack_episodes))
     windows = WindowConfig(history=cfg.window, chunk=model_config.chunk, lookahead=model_config.lmtp, start_stride=4)
     cls, root = (VideoWindows, cfg.videos) if cfg.stage == "video" else (DemoWindows, cfg.demos)
     train, val = cls(root, config=windows, split="train"), cls(root, config=windows, split="val")

@@ -12,7 +12,8 @@ import json
 import torch
 
 from physgen.checkpoint import load_checkpoint
-from physgen.evaluate import ACTION_SOURCES, EPISODE_SETS, pack_open_loop
+from physgen.dataset import EPISODE_SETS
+from physgen.evaluate import ACTION_SOURCES, pack_open_loop
 
 
 def main() -> None:

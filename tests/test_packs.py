@@ -132,3 +132,14 @@ def test_pack_windows_say_which_episodes_are_play(tmp_path, rng):
     data = TokenPackWindows(tmp_path, WINDOWS, "all")
     assert [data.imitates(i) for i in range(4)] == [True, False, True, False]
     assert [bool(data[j]["imitate"]) for j, (ep, t0) in enumerate(data.index) if t0 == 0] == [True, False, True, False]
+
+
+def test_pack_windows_can_hold_only_demos_or_only_play(tmp_path, rng):
+    episodes = [Episode(f"e{s}.h5", "", "PushCube-v1", s, 9, imitate=s < 3) for s in range(5)]
+    tokens = {(e.path, e.key): rng.normal(size=(5, 2, 3)).astype(np.float32) for e in episodes}
+    actions = {(e.path, e.key): rng.uniform(-1, 1, (8, 7)).astype(np.float32) for e in episodes}
+    write_token_pack(episodes, tokens, actions, tmp_path, 2, "test")
+    assert [row[3] for row in TokenPackWindows(tmp_path, WINDOWS, "all", "demos").episodes] == [0, 1, 2]
+    assert [row[3] for row in TokenPackWindows(tmp_path, WINDOWS, "all", "play").episodes] == [3, 4]
+    with pytest.raises(InputError, match="demos"):
+        TokenPackWindows(tmp_path, WINDOWS, "all", "experts")
