@@ -13,6 +13,9 @@ Every speed figure comes with its baseline measured in the same run:
 - presence_after_* / wall_min: the permanence probe over `--probe-seeds` held-out seeds: mean
   presence of the cube after it reappears (PhysGen, tokenizer ceiling, ground truth) and the
   fraction of the wall PhysGen keeps in its worst frame.
+- play_*: the same open loop (8 chunks) on `--play-seeds` held-out seeds per task, driven by random
+  play chunks (physgen.play) instead of expert actions: does the model follow commands it cannot
+  guess? play_psnr_changed against play_psnr_changed_copy_last is the figure to watch.
 - policy_success_rate (and per task): PhysGen as the policy in closed loop with the simulator, on
   `--policy-seeds` held-out seeds per task, at most 16 chunks per episode.
 The app's timings (click to first predicted frame, cold start) live with the app: `python -m app.bench`.
@@ -34,6 +37,8 @@ import torch
 from physgen import EVAL_SEED_START
 from physgen.checkpoint import DEFAULT_CHECKPOINT
 from physgen.scenes import TARGET_TASKS
+
+PLAY_HORIZON = 8  # chunks of the play open loop
 
 
 def rollout_fps(model, tokenizer, steps: int, use_cache: bool, decode: bool, repeats: int = 2) -> float:
@@ -80,7 +85,7 @@ def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float
 
 
 def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None,
-        policy_seeds: int = 0, probe_seeds: int = 0, scenes=TARGET_TASKS) -> dict:
+        policy_seeds: int = 0, probe_seeds: int = 0, scenes=TARGET_TASKS, play_seeds: int = 0) -> dict:
     from physgen.checkpoint import load_checkpoint
     from physgen.model import PhysGen
     from physgen.tokenizer import FrameTokenizer, TokenizerConfig
@@ -126,6 +131,12 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
             psnr_by_step_vae=summary["psnr_by_step_vae"],
             eval_episodes=summary["episodes"], eval_scenes=summary["scenes"],
         )
+        if play_seeds:
+            play = open_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, eval_root, scenes,
+                             episodes_per_scene=play_seeds, horizon=PLAY_HORIZON, actions="play")
+            for key in ("psnr_first", "psnr", "psnr_changed", "psnr_object"):
+                result[f"play_{key}"], result[f"play_{key}_copy_last"] = play[f"{key}_model"], play[f"{key}_copy_last"]
+            result["play_episodes"] = play["episodes"]
         if probe_seeds:
             from physgen.evaluate import permanence
 
@@ -153,9 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-steps", type=int, default=None)
     parser.add_argument("--skip-eval", action="store_true")
     parser.add_argument("--policy-seeds", type=int, default=20, help="held-out seeds per task for PhysGen as the policy (0 = skip)")
+    parser.add_argument("--play-seeds", type=int, default=10, help="held-out seeds per task driven by play chunks (0 = skip)")
     parser.add_argument("--probe-seeds", type=int, default=10, help="held-out seeds of the permanence probe (0 = skip)")
     args = parser.parse_args(argv)
-    result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps, args.policy_seeds, args.probe_seeds)
+    result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps, args.policy_seeds, args.probe_seeds,
+                 play_seeds=args.play_seeds)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 

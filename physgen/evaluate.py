@@ -1,8 +1,10 @@
 """Open-loop evaluation against the simulator on held-out seeds (>= EVAL_SEED_START).
 
-For each held-out expert episode the simulator and the world model start from the same real
-frame and receive the same expert actions (padded with holds to the horizon); the model never sees
-a real frame again. Every chunk's predicted frame is compared with the simulator's frame:
+For each held-out expert episode (or, with actions="play", each held-out seed driven by random play
+chunks, physgen.play) the simulator and the world model start from the same real frame and receive
+the same actions (expert ones padded with holds to the horizon); the model never sees a real frame
+again. Play tests what expert actions cannot: whether the model follows commands it could not
+have guessed from the frames. Every chunk's predicted frame is compared with the simulator's frame:
 whole-frame PSNR and SSIM, PSNR on the changed pixels only (where the real frame differs from the
 first one: the static background dominates whole-frame PSNR), and on the object pixels (from
 segmentation). Baselines: copying the last real frame, and the VAE's own reconstruction (a ceiling).
@@ -42,6 +44,26 @@ def episode_rollout(env, simulator, episode, horizon: int = 16):
     return first, real.frames[chunk - 1 :: chunk], real.object_masks[chunk - 1 :: chunk], pred
 
 
+def play_rollout(env, simulator, scene: str, seed: int, horizon: int = 16):
+    """episode_rollout's outputs for a held-out seed driven by random play chunks, chosen on the
+    simulator's state chunk by chunk as `physgen play` chooses them."""
+    from physgen.play import initial_gripper, play_chunk
+
+    rng = np.random.default_rng(seed)
+    first = simulator.reset(scene, seed)
+    gripper = initial_gripper(rng)
+    frames, masks, actions = [], [], []
+    for _ in range(horizon):
+        chunk, gripper = play_chunk(rng, simulator.ee_position, list(simulator.object_positions.values()), gripper, env.chunk)
+        result = simulator.step(chunk)
+        frames.append(result.frames[-1])
+        masks.append(result.object_masks[-1])
+        actions.append(chunk)
+    env.reset(frame=first.frame, seed=seed)
+    pred = env.step(np.concatenate(actions)).frames
+    return first, np.stack(frames), np.stack(masks), pred
+
+
 def ensure_held_out_demos(eval_root, scenes=TARGET_TASKS, per_scene: int = 10) -> None:
     """Make the held-out demos (seeds >= EVAL_SEED_START) that eval_root lacks, with a progress bar."""
     from physgen.demos import generate_demos
@@ -66,20 +88,31 @@ def held_out_episodes(eval_root, scenes=TARGET_TASKS, per_scene: int = 3) -> dic
     return chosen
 
 
-def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene: int = 3, horizon: int = 16) -> dict:
-    """Mean metrics of the world model and the baselines over held-out episodes.
+def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene: int = 3, horizon: int = 16,
+              actions: str = "demos") -> dict:
+    """Mean metrics of the world model and the baselines over held-out episodes: the expert demos
+    under eval_root (actions="demos"), or held-out seeds driven by play chunks (actions="play").
 
     env is a physgen.world_env.WorldModelEnv; simulator a physgen.sim.Simulator.
     """
     import torch
 
-    chosen = held_out_episodes(eval_root, scenes, episodes_per_scene)
+    if actions not in ("demos", "play"):
+        raise InputError(f"actions must be 'demos' or 'play'; got {actions!r}")
+    if actions == "play":
+        seeds = range(EVAL_SEED_START, EVAL_SEED_START + episodes_per_scene)
+        chosen = {scene: [(scene, seed) for seed in seeds] for scene in scenes}
+    else:
+        chosen = held_out_episodes(eval_root, scenes, episodes_per_scene)
     rows = {name: [] for name in ("model", "copy_last", "vae")}
     per_horizon = {name: np.zeros(horizon) for name in rows}
     count = 0
     for scene, eps in chosen.items():
         for ep in eps:
-            first, real_frames, real_masks, pred = episode_rollout(env, simulator, ep, horizon)
+            if actions == "play":
+                first, real_frames, real_masks, pred = play_rollout(env, simulator, *ep, horizon)
+            else:
+                first, real_frames, real_masks, pred = episode_rollout(env, simulator, ep, horizon)
             tok = env.tokenizer
             with torch.no_grad():
                 x = torch.from_numpy(real_frames).permute(0, 3, 1, 2)

@@ -65,6 +65,10 @@ def play_chunk(rng: np.random.Generator, tcp: np.ndarray, objects: list[np.ndarr
     return chunks_to_target(tcp, goal, gripper, chunk_len)[:chunk_len], gripper
 
 
+def initial_gripper(rng: np.random.Generator) -> float:
+    return GRIPPER_OPEN if rng.random() < 0.5 else GRIPPER_CLOSED
+
+
 def play_path(out_dir: str | os.PathLike, scene: str, seed: int) -> Path:
     return Path(out_dir) / scene / f"ep_{seed:05d}.h5"
 
@@ -95,7 +99,7 @@ def generate_play(scene: str, num: int, out_dir: str | os.PathLike, chunks: int 
                 env.reset(seed=seed)
                 base = env.unwrapped
                 actors = [a for a in base.segmentation_id_map.values() if getattr(a, "name", None) in spec.objects]
-                gripper = GRIPPER_OPEN if rng.random() < 0.5 else GRIPPER_CLOSED
+                gripper = initial_gripper(rng)
                 actions = []
                 for _ in range(chunks):
                     tcp = base.agent.tcp.pose.p[0].cpu().numpy().astype(np.float64)

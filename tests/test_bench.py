@@ -134,3 +134,19 @@ def test_export_sets_the_shipped_sampling_steps_and_rejects_bad_ones(checkpoint,
     assert load_checkpoint(tmp_path / "shipped")[0].config.sample_steps == 5
     with pytest.raises(InputError, match="sample_steps"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", sample_steps=0)
+
+
+@pytest.mark.sim
+def test_play_open_loop_drives_the_simulator_and_the_model_with_the_same_chunks(checkpoint, sim):
+    from physgen.checkpoint import load_checkpoint
+    from physgen.evaluate import open_loop, play_rollout
+    from physgen.world_env import WorldModelEnv
+
+    env = WorldModelEnv(*load_checkpoint(checkpoint))
+    first, real, masks, pred = play_rollout(env, sim, "PushCube-v1", EVAL_SEED_START, horizon=3)
+    assert real.shape == pred.shape == (3, *first.frame.shape) and masks.shape == real.shape[:3]
+    assert not np.array_equal(real[-1], first.frame)  # the play chunks moved the arm
+    again = play_rollout(env, sim, "PushCube-v1", EVAL_SEED_START, horizon=3)[1]
+    np.testing.assert_array_equal(again, real)  # the seed fixes the chunks
+    summary = open_loop(env, sim, "unused", scenes=["PushCube-v1"], episodes_per_scene=1, horizon=2, actions="play")
+    assert summary["episodes"] == 1 and 5 < summary["psnr_model"] < 60
