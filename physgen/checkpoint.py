@@ -66,9 +66,10 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
 
 
 def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                      sample_steps: int | None = None) -> int:
+                      sample_steps: int | None = None, cfg_scale: float | None = None) -> int:
     """Write a shippable checkpoint (fp16 safetensors + configs) to out_dir; returns its size in bytes.
-    sample_steps sets the shipped number of sampling steps (an inference choice, measured after training)."""
+    sample_steps and cfg_scale set the shipped sampling steps and action guidance (inference choices,
+    measured after training)."""
     import shutil
 
     from physgen.model import PhysGen
@@ -76,6 +77,8 @@ def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.Path
 
     if sample_steps is not None and sample_steps < 1:
         raise InputError(f"sample_steps must be >= 1; got {sample_steps}")
+    if cfg_scale is not None and cfg_scale < 0:
+        raise InputError(f"cfg_scale must be >= 0; got {cfg_scale}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("diffusion_pytorch_model.safetensors", "tokenizer"):
@@ -85,8 +88,9 @@ def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.Path
         elif target.exists():
             target.unlink()
     model = PhysGen.from_pretrained(model_dir)
-    if sample_steps is not None:
-        model.register_to_config(sample_steps=sample_steps)
+    inference = {k: v for k, v in dict(sample_steps=sample_steps, cfg_scale=cfg_scale).items() if v is not None}
+    if inference:
+        model.register_to_config(**inference)
     model.half().save_pretrained(out)
     tokenizer = FrameTokenizer.from_pretrained(tokenizer_dir)
     tokenizer.vae.half()

@@ -108,7 +108,7 @@ def _train(args) -> None:
 def _export(args) -> None:
     from physgen.checkpoint import export_checkpoint, load_checkpoint
 
-    size = export_checkpoint(args.model, args.tokenizer, args.out, args.sample_steps)
+    size = export_checkpoint(args.model, args.tokenizer, args.out, args.sample_steps, args.cfg_scale)
     load_checkpoint(args.out)  # the exported folder must load
     print(f"exported {args.out}: {size / 1e6:.1f} MB (fp16 safetensors)", flush=True)
 
@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--tokenizer", default="runs/tokenizer/last")
     ex.add_argument("--out", default="checkpoints/physgen-small")
     ex.add_argument("--sample-steps", type=int, default=None, help="sampling steps the checkpoint ships with (default: as trained)")
+    ex.add_argument("--cfg-scale", type=float, default=None, help="action guidance the checkpoint ships with (default: as trained)")
     ex.set_defaults(func=_export)
 
     st = sub.add_parser("strip", help="an image of real vs predicted frames on held-out demos (open loop)")

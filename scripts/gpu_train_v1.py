@@ -61,7 +61,7 @@ EXPERIMENTS = {
     },
 }
 MAIN_RUN = {"v1": "v1", "play": "v1_1"}  # the candidate whose weights come back
-INFERENCE = {"cfg_1.5": {"cfg_scale": 1.5}, "steps_5": {"sample_steps": 5}}  # inference-time rows on the main run
+INFERENCE = {"cfg_1.5": {"cfg_scale": 1.5}, "cfg_2.5": {"cfg_scale": 2.5}, "steps_5": {"sample_steps": 5}}  # inference-time rows on the main run
 
 
 def train_command(args, name: str, run: Run) -> list[str]:
@@ -72,7 +72,7 @@ def train_command(args, name: str, run: Run) -> list[str]:
                "--minutes", str(args.minutes), "--batch-size", str(batch), "--lr", str(lr), "--cosine", "--workers", str(workers),
                "--val-every", "500", "--seed", str(args.seed)]
     if run.init:
-        return command + ["--init", run.init] + (["--model", json.dumps(run.change)] if run.change else [])
+        return command + ["--init", args.init or run.init] + (["--model", json.dumps(run.change)] if run.change else [])
     return command + ["--model", json.dumps({**V1, **run.change})]
 
 
@@ -102,6 +102,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=7e-4)
     parser.add_argument("--init-lr", type=float, default=3e-4, help="full-budget runs that start from a checkpoint")
+    parser.add_argument("--init", default=None, help="start the runs that start from a checkpoint from this one instead")
     parser.add_argument("--ablation-batch", type=int, default=32)
     parser.add_argument("--ablation-lr", type=float, default=5e-4)
     parser.add_argument("--workers", type=int, default=4, help="loader workers of the full-budget runs (ablation runs: 2)")
@@ -163,7 +164,7 @@ def main() -> int:
         try:
             model = PhysGen.from_pretrained(SHIPPED if run is None else folder / "model").to(device).eval()
             metrics = json.loads((folder / "metrics.json").read_text()) if run else {}
-            row = {"change": run.change if run else "the shipped checkpoint, as it is", "init": run.init if run else None,
+            row = {"change": run.change if run else "the shipped checkpoint, as it is", "init": (args.init or run.init) if run and run.init else None,
                    "pack_episodes": run.pack_episodes if run else None, "note": run.note if run else "",
                    **{k: metrics.get(k) for k in ("step", "seconds", "val", "params")},
                    **score(model, tokenizer, args.pack, args.eval_episodes)}

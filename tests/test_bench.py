@@ -127,13 +127,16 @@ def test_closed_loop_refuses_training_seeds(checkpoint, sim):
         closed_loop(WorldModelEnv(model, tokenizer), sim, scenes=["PushCube-v1"], seeds=[3], max_chunks=1)
 
 
-def test_export_sets_the_shipped_sampling_steps_and_rejects_bad_ones(checkpoint, tmp_path):
+def test_export_sets_the_shipped_inference_settings_and_rejects_bad_ones(checkpoint, tmp_path):
     from physgen.checkpoint import export_checkpoint, load_checkpoint
 
-    export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5)
-    assert load_checkpoint(tmp_path / "shipped")[0].config.sample_steps == 5
+    export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5, cfg_scale=1.5)
+    config = load_checkpoint(tmp_path / "shipped")[0].config
+    assert (config.sample_steps, config.cfg_scale) == (5, 1.5)
     with pytest.raises(InputError, match="sample_steps"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", sample_steps=0)
+    with pytest.raises(InputError, match="cfg_scale"):
+        export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", cfg_scale=-1)
 
 
 @pytest.mark.sim
