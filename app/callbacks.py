@@ -27,7 +27,7 @@ from physgen.errors import InputError, SimulatorUnavailable
 from physgen.metrics import frame_metrics
 from physgen.presets import preset_text
 from physgen.scenes import SCENES, get_scene
-from physgen.sim import Simulator, validate_seed
+from physgen.sim import SimConfig, Simulator, validate_seed
 
 FIRST_FRAMES = Path(__file__).resolve().parents[1] / "assets" / "first_frames"
 NO_PREDICTION_NOTE = (
@@ -135,7 +135,7 @@ def load_scene(session: StudioSession | None, scene: str, seed, random_seed: boo
     first, notes = None, []
     if session.sim_error is None:
         try:
-            session.sim = session.sim or Simulator()
+            session.sim = session.sim or Simulator(SimConfig(chunk_len=chunk_length()))
             obs = session.sim.reset(spec.env_id, seed)
             first = obs.frame
         except SimulatorUnavailable as exc:
@@ -172,8 +172,20 @@ def _reset_world(world, frame: np.ndarray, seed: int) -> np.ndarray:
 
 
 @gpu
-def _predict_chunk(world, chunk: np.ndarray) -> np.ndarray:
-    return world.step(chunk).frame
+def _step_world(world, chunk: np.ndarray):
+    return world.step(chunk)
+
+
+def step_envs(session: StudioSession, chunk: np.ndarray):
+    """Step every env of the session with one chunk (L, 7), recording each result; yields each env
+    after its frame is in, so the page can show PhysGen's frame before the simulator's."""
+    for env in session.envs:
+        if env is session.world:
+            session.predicted.append(_step_world(env, chunk).frame)
+        else:
+            record_real(session, env.step(chunk))
+        yield env
+    session.actions.append(chunk)
 
 
 # ----------------------------------------------------------------------------------------- typed actions
@@ -212,13 +224,9 @@ def run_actions(session: StudioSession | None, text: str):
     chunks = actions.reshape(-1, chunk_len, actions.shape[1])
     for i, chunk in enumerate(chunks, start=1):
         progress = f"Chunk {i}/{len(chunks)}"
-        if session.world is not None:
-            session.predicted.append(_predict_chunk(session.world, chunk))
-            yield view(session, f"{progress}: PhysGen has imagined this chunk; the simulator is executing it…")
-        if session.sim is not None:
-            result = session.sim.step(chunk)
-            record_real(session, result)
-        session.actions.append(chunk)
+        for env in step_envs(session, chunk):
+            if env is session.world and session.sim is not None:
+                yield view(session, f"{progress}: PhysGen has imagined this chunk; the simulator is executing it…")
         yield view(session, f"{progress} done.")
     yield view(session, _summary(session, len(actions), pad, chunk_len))
 

@@ -27,11 +27,17 @@ class StudioSession:
     texts: list[str] = field(default_factory=list)  # programs run (typed, preset or clicked)
     targets: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # clicked (pixel, world target)
     success: bool = False
+    policy: object | None = None  # physgen.policy.WorldModelPolicy around `world`, made on the first policy run
+
+    @property
+    def envs(self) -> list:
+        """The envs a chunk steps, in order: PhysGen first (it is fast), then the simulator."""
+        return [env for env in (self.world, self.sim) if env is not None]
 
     def clear_episode(self) -> None:
         for name in ("real", "predicted", "divergence", "executed", "commanded", "actions", "texts", "targets"):
             getattr(self, name).clear()
-        self.success = False
+        self.success, self.policy = False, None
 
     @property
     def num_chunks(self) -> int:

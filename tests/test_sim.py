@@ -23,7 +23,7 @@ def test_scene_resets_steps_and_renders(sim, scene):
     assert obs.frame.std() > 10, "frame is blank"
     assert all(n > 0 for n in obs.object_pixels.values()), "tracked objects should be visible at reset"
     result = sim.step(PUSH)
-    assert result.frames.shape == (4, 128, 128, 3)
+    assert result.frames.shape == (1, 128, 128, 3) and result.ee_poses.shape == (4, 7)  # one frame per chunk (4 < 8 steps)
     assert not np.array_equal(result.frames[-1], obs.frame), "the arm should move"
     assert result.observation.elapsed_steps == 4
 
@@ -74,7 +74,7 @@ def test_bad_actions_are_rejected_and_sim_survives(sim, actions, words):
     sim.reset("PickCube-v1", 0)
     with pytest.raises(InputError, match=words):
         sim.step(actions)
-    assert sim.step(PUSH).frames.shape == (4, 128, 128, 3)
+    assert sim.step(PUSH).frames.shape == (1, 128, 128, 3)
 
 
 def test_step_before_reset_is_a_clear_error():
