@@ -20,6 +20,11 @@ def _select_chunk(policy: WorldModelPolicy, observation) -> np.ndarray:
     return policy.select_chunk(observation)
 
 
+@gpu
+def _observe(policy: WorldModelPolicy, observation) -> None:
+    policy.observe(observation)
+
+
 def let_physgen_act(session: StudioSession | None, chunks):
     """Run up to `chunks` policy steps; stop early on success. Yields the studio view.
 
@@ -63,6 +68,8 @@ def let_physgen_act(session: StudioSession | None, chunks):
         else:
             observation = WorldObservation(policy.last_plan.imagined, session.world.elapsed_steps + len(actions))
         session.actions.append(actions)
+        _observe(policy, observation)  # the boundary's saved world state includes the frame reached
+        session.save_boundary()
         if session.success:
             break
     steps = len(session.executed) - 1 - start_steps
