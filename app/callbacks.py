@@ -392,7 +392,7 @@ def latency_text(timings: dict[str, float], start: float, pressed_ms: str = "") 
             total, since = waited, "key press"
     except ValueError:
         pass
-    return f"⏱ Last chunk: {' · '.join(parts)} · total **{total:.0f} ms** from {since} to both frames"
+    return f"Latency of the last chunk: {' · '.join(parts)} · total **{total:.0f} ms** from {since} to both frames"
 
 
 # ----------------------------------------------------------------------------------------- clicks and presets

@@ -29,7 +29,7 @@ DRIVE_HELP = (
     "Q / E up and down, Space opens or closes it: one chunk per press, in both the simulator and PhysGen. "
     "Holding a key repeats; presses during a chunk are merged. **Drag** on the simulator image to draw a path."
 )
-PAD = (("", None), ("▲", "w"), ("", None), ("Up (Q)", "q"), ("◀", "a"), ("▼", "s"), ("▶", "d"), ("Down (E)", "e"))
+PAD = (("◀", "a"), ("▲", "w"), ("▼", "s"), ("▶", "d"), ("Up (Q)", "q"), ("Down (E)", "e"))
 
 EXAMPLE_ACTIONS = "right 5cm; down 8cm\nclose; up 5cm\nwait 2"
 CLICK_HELP = (
@@ -71,8 +71,7 @@ def build_app() -> gr.Blocks:
                         gr.Markdown(DRIVE_HELP)
                         gr.Checkbox(False, label="Drive with the keyboard", elem_id="drive-enable")
                         with gr.Row(elem_id="drive-pad"):
-                            pad = [gr.Button(label, size="sm", interactive=key is not None, elem_id=f"pad-{key}" if key else None)
-                                   for label, key in PAD]
+                            pad = [gr.Button(label, size="sm", min_width=40, elem_id=f"pad-{key}") for label, key in PAD]
                         grip = gr.Button("Open / close gripper (Space)", size="sm", elem_id="pad-space")
                         drive_key = gr.Textbox("", elem_id="drive-key", elem_classes=["pg-hidden"], container=False)
                         drive_send = gr.Button("drive", elem_id="drive-send", elem_classes=["pg-hidden"])
@@ -134,8 +133,7 @@ def build_app() -> gr.Blocks:
         drive_send.click(callbacks.drive, [session, drive_key], [*studio_view, latency], api_name="drive", trigger_mode="always_last",
                          show_progress="hidden")
         for button, (_, key) in zip(pad, PAD):
-            if key is not None:
-                button.click(None, js=f"() => window.physgenDrive('{key}')", api_name=False)
+            button.click(None, js=f"() => window.physgenDrive('{key}')", api_name=False)
         grip.click(None, js="() => window.physgenDrive('space')", api_name=False)
         stroke_send.click(callbacks.draw_stroke, [session, actions, height, stroke_points], [session, image, actions, status], api_name="stroke")
         image.select(callbacks.click_target, [session, actions, height], [session, image, actions, status], api_name=False)
