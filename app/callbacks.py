@@ -260,7 +260,8 @@ def run_actions(session: StudioSession | None, text: str):
         for env, _ in step_envs(session, chunk):
             if env is session.world and session.sim is not None:
                 yield view(session, f"{progress}: PhysGen has imagined this chunk; the simulator is executing it…")
-        yield view(session, f"{progress} done.")
+        if i < len(chunks):  # the last chunk's frame comes with the summary: one view (3 images, 2 plots) less to send
+            yield view(session, f"{progress} done.")
     yield view(session, _summary(session, len(actions), pad, chunk_len))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -17,7 +18,8 @@ from physgen.action_text import PREVIEW_HEADERS
 from physgen.presets import PRESETS
 from physgen.scenes import SCENES
 
-# Requests the queue runs at once; each session has its own simulator, and the model is read-only.
+# Requests the queue runs at once (PHYSGEN_CONCURRENCY overrides it, e.g. to bench against 1); each
+# session has its own simulator, and the model is read-only.
 CONCURRENCY = 2
 # An idle session (no request that updates it) is deleted after this long and its simulator goes
 # back to the pool (gr.State's time_to_live).
@@ -154,6 +156,6 @@ def launch(demo: gr.Blocks, **kwargs):
     from app.env_pool import shared_pool
     from physgen.sim import Simulator
 
-    demo.queue(default_concurrency_limit=CONCURRENCY)
+    demo.queue(default_concurrency_limit=int(os.environ.get("PHYSGEN_CONCURRENCY", CONCURRENCY)))
     shared_pool(Simulator, callbacks.chunk_length()).prewarm(list(SCENES))
     return demo.launch(js=STUDIO_JS, css=CSS, **kwargs)

@@ -72,7 +72,7 @@ def test_run_streams_prediction_before_simulation_and_plots_divergence(loaded):
     before = loaded.real[-1]
     outputs = list(callbacks.run_actions(loaded, "right 5cm; down 3cm"))
     # Per chunk: the predicted frame first, then the simulator's; then a summary.
-    assert len(outputs) == 2 * 2 + 1 and "imagined" in outputs[0].status
+    assert len(outputs) == 2 * 2 and "imagined" in outputs[0].status
     session, image, predicted, _, status, divergence, trajectory, scrubber = outputs[-1]
     assert len(session.real) == len(session.predicted) == 1 + 2 and not np.array_equal(before, session.real[-1])
     assert len(session.executed) == len(session.commanded) == 1 + 16

@@ -54,6 +54,27 @@ def test_state_save_and_restore(sim):
     assert np.abs(first.frames.astype(int) - second.frames.astype(int)).mean() < 0.5
 
 
+def test_a_restored_state_equals_the_saved_one(sim):
+    """Forking: after set_state, get_state gives back the saved state (the studio's Fork here)."""
+    sim.reset("PushCube-v1", seed=5)
+    sim.step(PUSH)
+    saved = sim.get_state()
+    sim.step(PUSH)
+    sim.step(PUSH)
+    sim.set_state(saved)
+    restored = sim.get_state()
+    assert (restored.scene, restored.seed, restored.elapsed_steps) == (saved.scene, saved.seed, saved.elapsed_steps)
+
+    def flat(state, prefix=""):
+        for key, value in state.items():
+            yield from flat(value, f"{prefix}{key}/") if isinstance(value, dict) else [(prefix + key, value)]
+
+    restored_items = dict(flat(restored.state))
+    for key, value in flat(saved.state):
+        np.testing.assert_allclose(np.asarray(restored_items[key]), np.asarray(value), atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(np.asarray(restored.drive_targets), np.asarray(saved.drive_targets), atol=1e-6)
+
+
 def test_unknown_scene_lists_known_scenes(sim):
     with pytest.raises(InputError) as info:
         sim.reset("FlyToMoon-v1", 0)

@@ -43,7 +43,7 @@ def test_the_fake_has_the_simulators_interface():
 def test_run_streams_prediction_before_simulation_and_plots_divergence(load):
     session = load()
     outputs = list(callbacks.run_actions(session, "right 5cm; down 3cm"))
-    assert len(outputs) == 2 * 2 + 1 and "imagined" in outputs[0].status and "done" in outputs[1].status
+    assert len(outputs) == 2 * 2 and "imagined" in outputs[0].status and "done" in outputs[1].status
     session, image, predicted, branch, status, divergence, trajectory, scrubber = outputs[-1]
     assert len(session.real) == len(session.predicted) == 1 + 2
     assert len(session.executed) == len(session.commanded) == 1 + 16
