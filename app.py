@@ -7,13 +7,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from app.layout import build_app  # noqa: E402
+from app.layout import build_app, launch  # noqa: E402
 
 demo = build_app()
 
 if __name__ == "__main__":
-    # One request at a time: stepping several ManiSkill CPU envs from parallel threads is untested.
-    demo.queue(default_concurrency_limit=1).launch(
+    launch(
+        demo,
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         share=False,

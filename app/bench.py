@@ -7,6 +7,13 @@ Each figure comes with a baseline measured in the same run:
 - cold_start_s: from starting `python app.py` until the page answers HTTP 200; baseline
   gradio_import_s, a bare `python -c "import gradio"` on the same machine.
 - first_load_scene_s (simulator env creation + checkpoint load) and load_scene_s (a warm reload).
+
+`--sessions N` (issue 10): a served app and N gradio_client sessions at once, each loading its own
+scene and seed and running one chunk; p50 and p95 of the chunk's time against a single user in the
+same run, and a cross-talk check (each session's final gripper position against the same actions
+replayed alone in a fresh simulator). Also the first load of each scene in a new session once the
+server is warm (the env pool is full). `--rss-steps N`: resident memory over N control steps of
+driving in one session (the episode cap keeps it flat).
 """
 
 from __future__ import annotations
@@ -86,6 +93,144 @@ def click_timings(scene: str = "PushCube-v1", repeats: int = 5) -> dict:
     }
 
 
+PROGRAMS = ("right 2cm", "left 2cm", "forward 2cm", "back 2cm", "up 2cm", "down 2cm", "right 1cm; up 1cm", "left 1cm; down 1cm")
+GRIPPER_RE = r"Gripper at x=(-?[0-9.]+), y=(-?[0-9.]+), z=(-?[0-9.]+) m"
+
+
+def _serve():
+    """The app served in this process (the env pool fills in the background). Returns (demo, url)."""
+    from app.layout import build_app, launch
+
+    port = _free_port()
+    demo = build_app()
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True)
+    return demo, f"http://127.0.0.1:{port}"
+
+
+def _wait_for_pool(scenes, timeout_s: float = 300.0) -> float:
+    from app.callbacks import chunk_length
+    from app.env_pool import shared_pool
+    from physgen.sim import Simulator
+
+    pool, start = shared_pool(Simulator, chunk_length()), time.perf_counter()
+    while any(pool.ready_count(s) < pool.config.per_scene for s in scenes):
+        if time.perf_counter() - start > timeout_s:
+            raise TimeoutError("the env pool did not fill")
+        time.sleep(0.5)
+    return time.perf_counter() - start
+
+
+def _gripper(status: str):
+    import re
+
+    m = re.search(GRIPPER_RE, status)
+    return [float(v) for v in m.groups()] if m else None
+
+
+def _session_run(url: str, scene: str, seed: int, program: str, barrier=None) -> dict:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    start = time.perf_counter()
+    client.predict(scene, seed, False, api_name="/load_scene")
+    load_s = time.perf_counter() - start
+    if barrier is not None:
+        barrier.wait()  # all sessions loaded
+        barrier.wait()  # and the pool refilled: the chunks are timed on a warm server
+    start = time.perf_counter()
+    outputs = client.predict(program, api_name="/run")
+    return {"scene": scene, "seed": seed, "program": program, "load_s": load_s, "chunk_s": time.perf_counter() - start,
+            "gripper": _gripper(outputs[3])}
+
+
+def _replay_alone(scene: str, seed: int, program: str) -> list[float]:
+    from app.callbacks import chunk_length
+    from physgen.action_text import parse_actions
+    from physgen.control import pad_to_chunks
+    from physgen.sim import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(chunk_len=chunk_length()))
+    try:
+        sim.reset(scene, seed)
+        actions, _ = pad_to_chunks(parse_actions(program, chunk_len=chunk_length()).actions, chunk_length())
+        sim.step(actions)
+        return [round(float(v), 3) for v in sim.ee_position]
+    finally:
+        sim.close()
+
+
+def concurrent_sessions(n: int = 8, single_repeats: int = 3) -> dict:
+    """N sessions at once against one user alone, in one served app (see the module docstring)."""
+    import threading
+
+    from physgen.scenes import SCENES
+
+    scenes = list(SCENES)
+    demo, url = _serve()
+    try:
+        pool_fill_s = _wait_for_pool(scenes)
+        # First load of each scene in a new session, the server warm (the pool holds a ready env per scene).
+        first_loads = {}
+        for scene in scenes:
+            first_loads[scene] = _session_run(url, scene, 1, "wait 1")["load_s"]
+            _wait_for_pool(scenes)
+        single = [_session_run(url, scenes[0], 100 + k, PROGRAMS[0])["chunk_s"] for k in range(single_repeats)]
+        _wait_for_pool(scenes)
+        barrier, results, threads = threading.Barrier(n + 1), [None] * n, []  # the sessions and this thread
+        for i in range(n):
+            def one(i=i):
+                results[i] = _session_run(url, scenes[i % len(scenes)], 200 + i, PROGRAMS[i % len(PROGRAMS)], barrier)
+            threads.append(threading.Thread(target=one))
+            threads[-1].start()
+        barrier.wait()  # every session has loaded its scene
+        _wait_for_pool(scenes)
+        barrier.wait()  # go: the chunks run at once
+        for thread in threads:
+            thread.join()
+    finally:
+        demo.close()
+    chunk = sorted(r["chunk_s"] for r in results)
+    single_s = statistics.median(single)
+    p50, p95 = statistics.median(chunk), float(__import__("numpy").percentile(chunk, 95))
+    mismatches = []
+    for r in results:
+        alone = _replay_alone(r["scene"], r["seed"], r["program"])
+        if r["gripper"] is None or max(abs(a - b) for a, b in zip(alone, r["gripper"])) > 0.002:
+            mismatches.append({**r, "alone": alone})
+    from app.layout import CONCURRENCY
+
+    return {
+        "sessions": n, "concurrency": int(os.environ.get("PHYSGEN_CONCURRENCY", CONCURRENCY)), "single_user_chunk_s": single_s,
+        "concurrent_chunk_p50_s": p50, "concurrent_chunk_p95_s": p95,
+        "p50_vs_single": p50 / single_s, "p95_vs_single": p95 / single_s,
+        "concurrent_load_s_max": max(r["load_s"] for r in results),
+        "cross_talk_sessions": len(mismatches), "cross_talk_detail": mismatches,
+        "first_load_scene_warm_s": first_loads, "pool_fill_s": pool_fill_s,
+    }
+
+
+def rss_over_steps(steps: int = 2000, every_chunks: int = 25) -> dict:
+    """Resident memory while one session drives `steps` control steps (a chunk per press)."""
+    from app import callbacks
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    session, *_ = callbacks.load_scene(None, "PushCube-v1", 0)
+    chunk, keys, samples = callbacks.chunk_length(session), "dawsqe", []
+    start = time.perf_counter()
+    for k in range(steps // chunk):
+        callbacks.drive(session, keys[k % len(keys)])
+        if (k + 1) % every_chunks == 0:
+            samples.append({"steps": (k + 1) * chunk, "rss_mb": round(rss_mb(), 1)})
+    session.close()
+    half = samples[len(samples) // 2]
+    return {"rss_steps": steps, "rss_samples": samples, "rss_growth_mb": samples[-1]["rss_mb"] - samples[0]["rss_mb"],
+            "rss_growth_second_half_mb": samples[-1]["rss_mb"] - half["rss_mb"], "rss_kept_chunks": len(session.real),
+            "rss_dropped_chunks": session.dropped, "rss_seconds": time.perf_counter() - start}
+
+
 def run(repeats: int = 5) -> dict:
     result = click_timings(repeats=repeats)
     result["prediction_vs_simulator_latency"] = result["click_to_first_prediction_s"] / result["click_to_simulator_frame_s"]
@@ -99,8 +244,18 @@ def run(repeats: int = 5) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print the JSON object on one line")
+    parser.add_argument("--sessions", type=int, default=0, help="only the concurrency bench, with this many gradio_client sessions")
+    parser.add_argument("--rss-steps", type=int, default=0, help="only the memory bench, over this many control steps")
     args = parser.parse_args(argv)
-    result = run()
+    if args.sessions < 0 or args.rss_steps < 0:
+        parser.error("--sessions and --rss-steps must be >= 0")
+    result = {}
+    if args.sessions:
+        result.update(concurrent_sessions(args.sessions))
+    if args.rss_steps:
+        result.update(rss_over_steps(args.rss_steps))
+    if not result:
+        result = run()
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 

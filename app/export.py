@@ -15,22 +15,38 @@ from physgen.errors import InputError
 
 
 def export_episode(session: StudioSession | None):
-    """Write this session's episode. Returns (mp4 path or None, actions JSON path or None, status)."""
+    """Write this session's episode (after a fork: both branches). Returns (mp4 path or None, actions
+    JSON path or None, branch A's files (list of paths) or None, status)."""
     if session is None or session.scene is None or not session.actions:
-        return None, None, "⚠️ Nothing to export yet: load a scene and run some actions first."
+        return None, None, None, "⚠️ Nothing to export yet: load a scene and run some actions first."
     folder = Path(tempfile.mkdtemp(prefix="physgen-export-"))
-    stem = f"{session.scene}_seed{session.seed}_{len(session.actions)}chunks"
-    record = ActionRecord(session.scene, session.seed, np.concatenate(session.actions), tuple(session.texts), chunk_length(session))
+    suffix = "_branchB" if session.other is not None else ""
+    video, json_path, note = _write_branch(session, folder, session.real, session.predicted, session.actions, session.texts, suffix)
+    branch_files, status = None, f"Exported {sum(len(a) for a in session.actions)} control steps. {note}"
+    if session.other is not None:
+        a = session.other
+        video_a, json_a, _ = _write_branch(session, folder, a.real, a.predicted, a.actions, a.texts, "_branchA")
+        branch_files = [str(p) for p in (video_a, json_a) if p]
+        status += f" Both branches of the fork at chunk {a.fork_chunk} are exported (branch A: {sum(len(x) for x in a.actions)} control steps)."
+    if session.dropped:
+        status += (f" The session keeps only its last chunks, so the export covers chunks {session.dropped} "
+                   f"to {session.num_chunks}; the actions replayed from the scene's start would not reach them.")
+    return video, json_path, branch_files, status
+
+
+def _write_branch(session: StudioSession, folder: Path, real, predicted, actions, texts, suffix: str):
+    stem = f"{session.scene}_seed{session.seed}_{len(actions)}chunks{suffix}"
+    record = ActionRecord(session.scene, session.seed, np.concatenate(actions), tuple(texts), chunk_length(session))
     json_path = folder / f"{stem}.json"
     json_path.write_text(record.to_json())
     video_path = None
-    n = min(len(session.real), len(session.predicted))
+    n = min(len(real), len(predicted))
     if n >= 1:
-        video_path = write_side_by_side_video(folder / f"{stem}.mp4", session.real[:n], session.predicted[:n])
+        video_path = write_side_by_side_video(folder / f"{stem}.mp4", real[:n], predicted[:n])
         note = f"{n} frames (one per chunk): simulator left, PhysGen right."
     else:
         note = "No video: the simulator or the model is unavailable, so there is no side-by-side."
-    return (str(video_path) if video_path else None), str(json_path), f"Exported {len(record.actions)} control steps. {note}"
+    return (str(video_path) if video_path else None), str(json_path), note
 
 
 def load_action_file(session: StudioSession | None, file):

@@ -1,6 +1,9 @@
-"""The page layout: components and wiring only."""
+"""The page layout: components and wiring only (and `launch`, which adds the page's script)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import gradio as gr
 
@@ -15,6 +18,21 @@ from physgen.action_text import PREVIEW_HEADERS
 from physgen.presets import PRESETS
 from physgen.scenes import SCENES
 
+# Requests the queue runs at once (PHYSGEN_CONCURRENCY overrides it, e.g. to bench against 1); each
+# session has its own simulator, and the model is read-only.
+CONCURRENCY = 2
+# An idle session (no request that updates it) is deleted after this long and its simulator goes
+# back to the pool (gr.State's time_to_live).
+IDLE_RELEASE_S = 900
+STUDIO_JS = (Path(__file__).parent / "static" / "studio.js").read_text(encoding="utf-8")
+CSS = ".pg-hidden { display: none !important; } #drive-pad button { min-width: 3em; }"
+DRIVE_HELP = (
+    "**Drive**: tick *Drive with the keyboard*, then W A S D or the arrow keys move the gripper on the table, "
+    "Q / E up and down, Space opens or closes it: one chunk per press, in both the simulator and PhysGen. "
+    "Holding a key repeats; presses during a chunk are merged. **Drag** on the simulator image to draw a path."
+)
+PAD = (("◀", "a"), ("▲", "w"), ("▼", "s"), ("▶", "d"), ("Up (Q)", "q"), ("Down (E)", "e"))
+
 EXAMPLE_ACTIONS = "right 5cm; down 8cm\nclose; up 5cm\nwait 2"
 CLICK_HELP = (
     "**Click the simulator image** to add a move to that point of the table, at the height below; "
@@ -24,7 +42,7 @@ CLICK_HELP = (
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PhysGen Studio") as demo:
-        session = gr.State(None, delete_callback=callbacks.close_session)
+        session = gr.State(None, time_to_live=IDLE_RELEASE_S, delete_callback=callbacks.close_session)
         gr.Markdown(
             "# PhysGen Studio\nA pretrained video model used as a physics simulator: type or click actions, "
             "and watch PhysGen imagine the robot's future next to the real ManiSkill simulation."
@@ -51,6 +69,16 @@ def build_app() -> gr.Blocks:
                     with gr.Row():
                         preset = gr.Dropdown(list(PRESETS), value=next(iter(PRESETS)), label="Preset move", scale=3)
                         use_preset = gr.Button("Use preset", size="sm", scale=1)
+                    with gr.Accordion("Drive", open=True):
+                        gr.Markdown(DRIVE_HELP)
+                        gr.Checkbox(False, label="Drive with the keyboard", elem_id="drive-enable")
+                        with gr.Row(elem_id="drive-pad"):
+                            pad = [gr.Button(label, size="sm", min_width=40, elem_id=f"pad-{key}") for label, key in PAD]
+                        grip = gr.Button("Open / close gripper (Space)", size="sm", elem_id="pad-space")
+                        drive_key = gr.Textbox("", elem_id="drive-key", elem_classes=["pg-hidden"], container=False)
+                        drive_send = gr.Button("drive", elem_id="drive-send", elem_classes=["pg-hidden"])
+                        stroke_points = gr.Textbox("", elem_id="stroke-points", elem_classes=["pg-hidden"], container=False)
+                        stroke_send = gr.Button("stroke", elem_id="stroke-send", elem_classes=["pg-hidden"])
                     with gr.Accordion("Let PhysGen act (policy mode)", open=False):
                         policy_chunks = gr.Slider(1, MAX_POLICY_CHUNKS, value=8, step=1, label="Chunks to act")
                         act = gr.Button("Let PhysGen act")
@@ -58,13 +86,20 @@ def build_app() -> gr.Blocks:
                         export = gr.Button("Export episode (mp4 + actions JSON)")
                         video_file = gr.File(label="Side-by-side video", interactive=False)
                         actions_file = gr.File(label="Actions JSON", interactive=False)
+                        branch_files = gr.File(label="Branch A of the fork (mp4 + actions JSON)", file_count="multiple", interactive=False)
                         upload = gr.File(label="Load an actions .json file", file_types=[".json"], type="filepath")
                 with gr.Column(scale=3):
                     with gr.Row():
                         image = gr.Image(blank(), label="Simulator (studio camera): click to set targets", format="png", interactive=False,
                                          height=420, elem_id="sim-image")
                         predicted = gr.Image(blank(), label="PhysGen prediction", format="png", interactive=False, height=420, elem_id="pred-image")
-                    scrubber = gr.Slider(0, 1, value=0, step=1, label="Scrub through chunks", interactive=False, elem_id="scrubber")
+                    branch = gr.Image(None, label="Branch A (before the fork): simulator | PhysGen", format="png", interactive=False,
+                                      height=260, visible=False, elem_id="branch-image")
+                    with gr.Row():
+                        scrubber = gr.Slider(0, 1, value=0, step=1, label="Scrub through chunks", interactive=False, elem_id="scrubber", scale=4)
+                        fork_chunk = gr.Number(0, label="Fork at chunk", minimum=0, scale=1, min_width=90, elem_id="fork-chunk")
+                        fork = gr.Button("Fork here", size="sm", scale=1, elem_id="fork")
+                    latency = gr.Markdown("", elem_id="drive-latency")
                     status = gr.Markdown("Choose a scene and press **Load scene**.", elem_id="status")
                     with gr.Row():
                         divergence = gr.Plot(divergence_figure([]), label="Divergence", elem_id="divergence-plot")
@@ -87,22 +122,40 @@ def build_app() -> gr.Blocks:
             probe_status = gr.Markdown("")
             presence = gr.Plot(presence_figure({}, []), label="Presence")
 
-        studio_view = [session, image, predicted, status, divergence, trajectory, scrubber]
+        studio_view = [session, image, predicted, branch, status, divergence, trajectory, scrubber]
         load.click(callbacks.load_scene, [session, scene, seed, random_seed], [*studio_view, seed], api_name="load_scene")
         parse.click(callbacks.preview_actions, [actions], [preview, status], api_name="parse_actions")
         run.click(callbacks.run_actions, [session, actions], studio_view, api_name="run").then(
             lambda text: callbacks.preview_actions(text)[0], [actions], [preview], api_name=False
         )
         act.click(let_physgen_act, [session, policy_chunks], studio_view, api_name="act")
-        scrubber.release(callbacks.scrub, [session, scrubber], [image, predicted, status], api_name="scrub")
+        scrubber.release(callbacks.scrub, [session, scrubber], [image, predicted, branch, status], api_name="scrub")
+        scrubber.change(None, [scrubber], [fork_chunk], js="(chunk) => chunk", api_name=False)  # in the page: no request
+        fork.click(callbacks.fork_here, [session, fork_chunk], studio_view, api_name="fork")
+        drive_send.click(callbacks.drive, [session, drive_key], [*studio_view, latency], api_name="drive", trigger_mode="always_last",
+                         show_progress="hidden")
+        for button, (_, key) in zip(pad, PAD):
+            button.click(None, js=f"() => window.physgenDrive('{key}')", api_name=False)
+        grip.click(None, js="() => window.physgenDrive('space')", api_name=False)
+        stroke_send.click(callbacks.draw_stroke, [session, actions, height, stroke_points], [session, image, actions, status], api_name="stroke")
         image.select(callbacks.click_target, [session, actions, height], [session, image, actions, status], api_name=False)
         clear.click(callbacks.clear_targets, [session], [session, image, actions, status], api_name=False)
         close_gripper.click(lambda text: callbacks.append_command(text, "close"), [actions], [actions], api_name=False)
         open_gripper.click(lambda text: callbacks.append_command(text, "open"), [actions], [actions], api_name=False)
         use_preset.click(callbacks.apply_preset, [session, preset], [actions, status], api_name="preset")
-        export.click(export_episode, [session], [video_file, actions_file, status], api_name="export")
+        export.click(export_episode, [session], [video_file, actions_file, branch_files, status], api_name="export")
         upload.upload(load_action_file, [session, upload], [*studio_view, seed, scene, actions], api_name="load_actions")
         probe_view = [session, probe_real, probe_pred, presence, probe_status, probe_scrubber]
         probe.click(run_permanence_probe, [session, probe_seed], probe_view, api_name="permanence")
-        probe_scrubber.release(callbacks.scrub, [session, probe_scrubber], [probe_real, probe_pred, probe_status], api_name=False)
+        probe_scrubber.release(callbacks.scrub_probe, [session, probe_scrubber], [probe_real, probe_pred, probe_status], api_name=False)
     return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """Queue (CONCURRENCY requests at once), start filling the simulator pool, and serve with the page's script."""
+    from app.env_pool import shared_pool
+    from physgen.sim import Simulator
+
+    demo.queue(default_concurrency_limit=int(os.environ.get("PHYSGEN_CONCURRENCY", CONCURRENCY)))
+    shared_pool(Simulator, callbacks.chunk_length()).prewarm(list(SCENES))
+    return demo.launch(js=STUDIO_JS, css=CSS, **kwargs)

@@ -13,7 +13,7 @@ from app.rendering import blank, upscale
 from app.session import StudioSession
 from physgen.errors import InputError, SimulatorUnavailable
 from physgen.permanence import PROBE_SCENE, ProbeEpisode, after_reappearance, imagine, presence_scores, run_probe
-from physgen.sim import Simulator, validate_seed
+from physgen.sim import SimConfig, Simulator, validate_seed
 
 
 @gpu
@@ -30,7 +30,7 @@ def run_permanence_probe(session: StudioSession | None, seed):
         seed = validate_seed(seed)
         if session.sim_error:
             raise SimulatorUnavailable(session.sim_error)
-        session.sim = session.sim or Simulator()
+        session.sim = session.sim or Simulator(SimConfig(chunk_len=chunk_length(session)))
         running = "Running the scripted occlusion in the simulator (about 20 s)…"
         yield session, blank(), blank(), presence_figure({}, np.array([], int)), running, _slider(0)
         episode = run_probe(session.sim, seed, chunk_len=chunk_length(session))  # chunk boundaries where the model predicts

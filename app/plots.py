@@ -8,12 +8,17 @@ import plotly.graph_objects as go
 LAYOUT = dict(margin=dict(l=40, r=20, t=40, b=40), height=320, template="plotly_white", legend=dict(orientation="h", y=-0.3))
 
 
-def divergence_figure(divergence: list[dict]) -> go.Figure:
-    """PSNR and SSIM of PhysGen's frame against the simulator's, per chunk."""
+def divergence_figure(divergence: list[dict], other: list[dict] | None = None, fork_chunk: int | None = None) -> go.Figure:
+    """PSNR and SSIM of PhysGen's frame against the simulator's, per chunk; after a fork, branch A
+    (`other`) dashed next to branch B, and a line at the fork."""
     fig = go.Figure()
-    chunks = [d["chunk"] for d in divergence]
-    fig.add_scatter(x=chunks, y=[d["psnr"] for d in divergence], mode="lines+markers", name="PSNR (dB)")
-    fig.add_scatter(x=chunks, y=[d["ssim"] for d in divergence], mode="lines+markers", name="SSIM", yaxis="y2")
+    branches = [("", divergence, "solid")] if other is None else [(" A", other, "dash"), (" B", divergence, "solid")]
+    for suffix, rows, dash in branches:
+        chunks = [d["chunk"] for d in rows]
+        fig.add_scatter(x=chunks, y=[d["psnr"] for d in rows], mode="lines+markers", name=f"PSNR (dB){suffix}", line=dict(dash=dash))
+        fig.add_scatter(x=chunks, y=[d["ssim"] for d in rows], mode="lines+markers", name=f"SSIM{suffix}", yaxis="y2", line=dict(dash=dash))
+    if fork_chunk is not None:
+        fig.add_vline(x=fork_chunk, line_dash="dot", line_color="grey", annotation_text="fork")
     fig.update_layout(
         title="Prediction vs simulator (higher = closer)",
         xaxis=dict(title="chunk", rangemode="tozero"),

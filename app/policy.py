@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from app.callbacks import message_view, record_real, view
 from app.gpu import gpu
 from app.session import StudioSession
 from physgen.control import commanded_path
 from physgen.errors import InputError
+from physgen.policy import WorldModelPolicy
+from physgen.world_env import WorldObservation
 
 MAX_POLICY_CHUNKS = 40
 
 
 @gpu
-def _act(world):
-    return world.act()
+def _select_chunk(policy: WorldModelPolicy, observation) -> np.ndarray:
+    return policy.select_chunk(observation)
 
 
 @gpu
-def _observe(world, frame, actions) -> None:
-    world.observe(frame, actions)
+def _observe(policy: WorldModelPolicy, observation) -> None:
+    policy.observe(observation)
 
 
 def let_physgen_act(session: StudioSession | None, chunks):
@@ -41,24 +45,31 @@ def let_physgen_act(session: StudioSession | None, chunks):
         yield message_view(session, f"the number of chunks must be an integer from 1 to {MAX_POLICY_CHUNKS}; got {chunks!r}")
         return
     session.targets.clear()
+    if session.policy is None or session.policy.world is not session.world:
+        session.policy = WorldModelPolicy(session.world)
+    policy = session.policy
     start_steps = len(session.executed) - 1
+    # What the chunk selected last reached: the real frame, or PhysGen's own without a simulator.
+    observation = WorldObservation(session.real[-1] if session.sim is not None else session.predicted[-1], session.world.elapsed_steps)
     for i in range(1, n + 1):
-        proposal = _act(session.world)
-        session.predicted.append(proposal.imagined)
-        yield view(session, f"Policy chunk {i}/{n}: PhysGen imagines the next frame (right) and proposes {len(proposal.actions)} actions; "
+        actions = _select_chunk(policy, observation)
+        session.predicted.append(policy.last_plan.imagined)
+        yield view(session, f"Policy chunk {i}/{n}: PhysGen imagines the next frame (right) and proposes {len(actions)} actions; "
                    "the simulator runs them…")
         if session.sim is not None:
             try:
-                result = session.sim.step(proposal.actions)
+                result = session.sim.step(actions)
             except InputError as exc:  # the sampled actions left [-1, 1]: report, keep the session
                 yield message_view(session, f"the proposed actions could not run: {exc}")
                 return
-            session.commanded.extend(commanded_path(session.executed[-1], proposal.actions)[1:])
+            session.commanded.extend(commanded_path(session.executed[-1], actions)[1:])
             record_real(session, result)
-            _observe(session.world, result.frame, proposal.actions)
+            observation = result.observation
         else:
-            _observe(session.world, proposal.imagined, proposal.actions)
-        session.actions.append(proposal.actions)
+            observation = WorldObservation(policy.last_plan.imagined, session.world.elapsed_steps + len(actions))
+        session.actions.append(actions)
+        _observe(policy, observation)  # the boundary's saved world state includes the frame reached
+        session.save_boundary()
         if session.success:
             break
     steps = len(session.executed) - 1 - start_steps

@@ -1,41 +1,120 @@
-"""Per-user session state, kept in gr.State (never in module globals)."""
+"""Per-user session state, kept in gr.State (never in module globals).
+
+The episode is stored per chunk boundary: frames, the saved env states (to fork at any chunk) and
+the divergence. It is capped at MAX_EPISODE_CHUNKS chunks: the oldest are dropped, so a long
+session's memory stays flat. Chunk numbers on the page are absolute (counted since the scene was
+loaded); `dropped` says how many of the first ones are gone.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from physgen.sim import Simulator
 
+MAX_EPISODE_CHUNKS = 100  # chunk boundaries kept per branch: about 50 KB of frames and a few KB of states each
+
+
+@dataclass
+class Branch:
+    """The first branch of a fork, frozen where it was when the user forked (it plays next to the new one)."""
+
+    fork_chunk: int  # the chunk both branches share
+    dropped: int  # chunks dropped before the first kept one
+    real: list[np.ndarray]
+    predicted: list[np.ndarray]
+    divergence: list[dict]
+    actions: list[np.ndarray]
+    texts: list[str]
+
+    def frame(self, frames: list[np.ndarray], chunk: int):
+        index = min(chunk - self.dropped, len(frames) - 1)
+        return frames[index] if frames and index >= 0 else None
+
 
 @dataclass
 class StudioSession:
-    sim: Simulator | None = None  # created on the first scene load; one ManiSkill env per session
+    sim: Simulator | None = None  # leased from the env pool on scene load; one ManiSkill env per session
     scene: str | None = None
     seed: int | None = None
     sim_error: str | None = None  # set when the simulator cannot start on this machine
     world: object | None = None  # this session's physgen.world_env.WorldModelEnv (own KV cache)
-    # One entry per chunk boundary since the scene was loaded; index 0 is the first frame.
+    # One entry per kept chunk boundary; the first is chunk `dropped` (0: the first frame).
     real: list[np.ndarray] = field(default_factory=list)  # simulator frames (empty without a simulator)
-    predicted: list[np.ndarray] = field(default_factory=list)  # PhysGen's frames (index 0: the real first frame)
-    divergence: list[dict] = field(default_factory=list)  # per predicted chunk: chunk, psnr, ssim
+    predicted: list[np.ndarray] = field(default_factory=list)  # PhysGen's frames (chunk 0: the real first frame)
+    states: list[tuple] = field(default_factory=list)  # (SimState | None, WorldState | None) per boundary, for forking
+    divergence: list[dict] = field(default_factory=list)  # per predicted chunk: chunk (absolute), psnr, ssim
     # One entry per control step (plus the start) for the trajectory plot.
     executed: list[np.ndarray] = field(default_factory=list)  # (3,) gripper positions, simulator
     commanded: list[np.ndarray] = field(default_factory=list)  # (3,) positions the commands ask for
-    actions: list[np.ndarray] = field(default_factory=list)  # (L, 7) chunks executed, for export
-    texts: list[str] = field(default_factory=list)  # programs run (typed, preset or clicked)
+    actions: list[np.ndarray] = field(default_factory=list)  # (L, 7) chunks executed, for export; actions[i] leads out of boundary i
+    texts: list[str] = field(default_factory=list)  # programs run (typed, preset, clicked or driven)
     targets: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # clicked (pixel, world target)
     success: bool = False
+    policy: object | None = None  # physgen.policy.WorldModelPolicy around `world`, made on the first policy run
+    dropped: int = 0  # chunks dropped from the front by the cap
+    other: Branch | None = None  # after "Fork here": the first branch, played next to this one
+    gripper: float = 1.0  # the drive mode's gripper command (1 open, -1 closed)
+    last_used: float = field(default_factory=time.monotonic)  # for releasing idle simulators
+
+    @property
+    def envs(self) -> list:
+        """The envs a chunk steps, in order: PhysGen first (it is fast), then the simulator."""
+        return [env for env in (self.world, self.sim) if env is not None]
 
     def clear_episode(self) -> None:
-        for name in ("real", "predicted", "divergence", "executed", "commanded", "actions", "texts", "targets"):
+        for name in ("real", "predicted", "states", "divergence", "executed", "commanded", "actions", "texts", "targets"):
             getattr(self, name).clear()
-        self.success = False
+        self.success, self.policy, self.dropped, self.other, self.gripper = False, None, 0, None, 1.0
 
     @property
     def num_chunks(self) -> int:
-        return max(len(self.real), len(self.predicted)) - 1
+        """The absolute number of the last chunk boundary."""
+        return self.dropped + max(len(self.real), len(self.predicted)) - 1
+
+    def index(self, chunk: int) -> int:
+        """List index of absolute chunk `chunk` in the per-boundary lists."""
+        return chunk - self.dropped
+
+    def save_boundary(self) -> None:
+        """Record the envs' states at the boundary just reached, then apply the cap."""
+        self.states.append((self.sim.get_state() if self.sim is not None else None,
+                            self.world.get_state() if self.world is not None else None))
+        self.cap()
+
+    def cap(self, limit: int | None = None) -> int:
+        """Drop the oldest chunks beyond `limit` boundaries (MAX_EPISODE_CHUNKS); returns how many were dropped now."""
+        limit = MAX_EPISODE_CHUNKS if limit is None else limit
+        extra = max(len(self.real), len(self.predicted), len(self.states)) - limit
+        if extra <= 0:
+            return 0
+        steps = sum(len(a) for a in self.actions[:extra])
+        for name in ("real", "predicted", "states", "actions"):
+            del getattr(self, name)[:extra]
+        del self.executed[:steps], self.commanded[:steps]
+        self.dropped += extra
+        self.divergence[:] = [d for d in self.divergence if d["chunk"] >= self.dropped]
+        return extra
+
+    def fork(self, chunk: int) -> None:
+        """Keep the episode as branch A and cut this one back to `chunk` (the caller restores the envs)."""
+        i = self.index(chunk)
+        self.other = Branch(chunk, self.dropped, list(self.real), list(self.predicted), list(self.divergence), list(self.actions),
+                            list(self.texts))
+        keep = 1 + sum(len(a) for a in self.actions[:i])  # positions: the boundary's own, then one per step
+        for name in ("real", "predicted", "states"):
+            del getattr(self, name)[i + 1 :]
+        del self.actions[i:], self.executed[keep:], self.commanded[keep:]
+        self.divergence[:] = [d for d in self.divergence if d["chunk"] <= chunk]
+        self.texts.clear()  # the programs ran on branch A; export falls back to the raw actions
+        self.targets.clear()
+        self.policy = None
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
 
     def close(self) -> None:
         if self.sim is not None:

@@ -172,3 +172,77 @@ def world_to_pixel(point_xyz: Sequence[float], intrinsic: np.ndarray, extrinsic_
     cam = E[:, :3] @ np.asarray(point_xyz, dtype=np.float64) + E[:, 3]
     uvw = K @ cam
     return uvw[:2] / uvw[2] - 0.5
+
+
+def in_workspace(point_xy: Sequence[float]) -> bool:
+    return WORKSPACE_X[0] <= point_xy[0] <= WORKSPACE_X[1] and WORKSPACE_Y[0] <= point_xy[1] <= WORKSPACE_Y[1]
+
+
+def stroke_to_table(
+    pixels,
+    intrinsic: np.ndarray,
+    extrinsic_cv: np.ndarray,
+    image_size: tuple[int, int],
+    spacing_m: float = 0.03,
+) -> tuple[np.ndarray, bool]:
+    """A stroke drawn on the image (pixels (N, 2), x right, y down) as a path on the table.
+
+    Returns (points (M, 2) world x, y, resampled every spacing_m along the stroke, its last point
+    included; cut), where cut says the stroke left the reachable table and was cut where it crossed
+    the workspace's edge. Raises InputError for a stroke with no points or one that starts off the table.
+    """
+    try:
+        pts = np.asarray(pixels, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("a stroke must be a list of [x, y] pixel points") from None
+    if pts.size == 0:
+        raise InputError("the stroke has no points: press, drag and release on the simulator image")
+    if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
+        raise InputError(f"a stroke must be a list of finite [x, y] pixel points; got shape {pts.shape}")
+    if not 0 < spacing_m <= 0.2:
+        raise InputError(f"spacing_m must be in (0, 0.2]; got {spacing_m}")
+    table, cut = [], False
+    for pixel in pts:
+        try:
+            point = pixel_to_table(pixel, intrinsic, extrinsic_cv, image_size, workspace=False)[:2]
+        except InputError:  # off the image or above the horizon: the stroke has left the table
+            cut = True
+            break
+        if not in_workspace(point):
+            if not table:
+                raise InputError(
+                    f"the stroke starts at table point x={point[0]:.2f}, y={point[1]:.2f} m, outside the reachable workspace "
+                    f"x in {WORKSPACE_X}, y in {WORKSPACE_Y}; start it on the table"
+                )
+            table.append(_edge_crossing(table[-1], point))
+            cut = True
+            break
+        table.append(point)
+    if not table:
+        raise InputError("the stroke starts off the table (outside the image or above the horizon); start it on the table")
+    return _resample(np.asarray(table), spacing_m), cut
+
+
+def _edge_crossing(inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """Where the segment from an inside point to an outside one leaves the workspace rectangle."""
+    t = 1.0
+    for axis, (lo, hi) in enumerate((WORKSPACE_X, WORKSPACE_Y)):
+        d = outside[axis] - inside[axis]
+        if outside[axis] > hi:
+            t = min(t, (hi - inside[axis]) / d)
+        elif outside[axis] < lo:
+            t = min(t, (lo - inside[axis]) / d)
+    return inside + t * (outside - inside)
+
+
+def _resample(points: np.ndarray, spacing: float) -> np.ndarray:
+    """Points (N, 2) every `spacing` of arc length from the first (included), and the last point."""
+    lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(lengths)])
+    if arc[-1] < 1e-9:
+        return points[:1]
+    stops = np.arange(0.0, arc[-1], spacing)
+    if arc[-1] - stops[-1] < spacing * 0.25 and len(stops) > 1:
+        stops = stops[:-1]  # the end is close to the last stop: keep the end instead
+    stops = np.append(stops, arc[-1])
+    return np.stack([np.interp(stops, arc, points[:, k]) for k in range(2)], axis=1)

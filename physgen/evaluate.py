@@ -38,10 +38,10 @@ def episode_rollout(env, simulator, episode, horizon: int = 16):
     acts[:n] = actions[:n]
     acts[n:, 6] = actions[n - 1, 6]  # after the demo: hold still
     first = simulator.reset(episode.scene, episode.seed)
-    real = simulator.step(acts)
+    real = simulator.step(acts)  # both envs return one frame per chunk (physgen.env)
     env.reset(frame=first.frame, seed=episode.seed)
     pred = env.step(acts).frames
-    return first, real.frames[chunk - 1 :: chunk], real.object_masks[chunk - 1 :: chunk], pred
+    return first, real.frames, real.object_masks, pred
 
 
 def play_rollout(env, simulator, scene: str, seed: int, horizon: int = 16):
@@ -137,6 +137,9 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START
     """Policy mode on held-out seeds: PhysGen proposes each chunk, the simulator runs it, PhysGen
     observes the real frame. Returns the success rate per scene and overall, and the mean control
     steps of the successful episodes."""
+    from physgen.policy import WorldModelPolicy
+
+    policy = WorldModelPolicy(env)
     summary: dict = {"max_chunks": max_chunks, "seeds": list(seeds)}
     successes, steps_to_success = [], []
     for scene in scenes:
@@ -144,12 +147,12 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START
         for seed in seeds:
             if seed < EVAL_SEED_START:
                 raise InputError(f"closed-loop evaluation uses held-out seeds >= {EVAL_SEED_START}; got {seed}")
-            env.reset(frame=simulator.reset(scene, seed).frame, seed=seed)
+            observation = simulator.reset(scene, seed)
+            env.reset(frame=observation.frame, seed=seed)
+            policy.reset()
             success = False
             for k in range(1, max_chunks + 1):
-                proposal = env.act()
-                observation = simulator.step(proposal.actions).observation
-                env.observe(observation.frame, proposal.actions)
+                observation = simulator.step(policy.select_chunk(observation)).observation
                 if observation.success:
                     success = True
                     steps_to_success.append(k * env.chunk)

@@ -56,6 +56,19 @@ class Rollout:
         self.step_index += 1
 
     @torch.no_grad()
+    def replay(self, steps: list[_Step], next_index: int) -> None:
+        """Rebuild the state after `steps` (the history window, e.g. a saved `self.steps`) ending
+        just before step next_index. The window is the receptive field, so the caches and outputs
+        that can still influence a prediction are the same as when the window was saved."""
+        if not steps:
+            raise ValueError("replay needs at least the first step")
+        self.steps, self.step_index = [], next_index - len(steps)
+        self.caches = self.model.backbone.new_kv_cache() if self.use_cache else None
+        for step in steps:
+            self.observe(step.frame, step.actions)
+            self.steps[-1] = step  # keep the saved step itself (its BOA flag included)
+
+    @torch.no_grad()
     def predict_frame(self, next_actions: torch.Tensor | None = None, sample_steps: int | None = None, generator=None) -> torch.Tensor:
         """Tokens (B, K, D) of the next frame, given the chunk about to run (B, L, 7) or None."""
         h_last = self.h_last_action[:, None] if self.h_last_action is not None else None

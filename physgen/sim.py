@@ -1,7 +1,7 @@
-"""The simulator: ManiSkill behind the studio's `reset(scene, seed)` / `step(action_chunk)` interface.
+"""The simulator: ManiSkill behind the studio's env interface (physgen.env.Env).
 
-The PhysGen world-model env exposes the same interface, so the app can step both with the same
-actions. Frames come from the studio camera at the model resolution; the segmentation of the same
+The PhysGen world-model env implements the same interface, so the app steps both with the same
+actions and gets the same EnvStep back: one frame per chunk. Frames come from the studio camera at the model resolution; the segmentation of the same
 camera gives, for every frame, how many pixels of each tracked object are visible (the ground
 truth of the object-permanence probe).
 """
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from physgen.camera import CAMERA_NAME, IMAGE_SIZE, studio_sensor_configs
-from physgen.control import CONTROL_MODE, validate_actions
+from physgen.control import CONTROL_MODE, DEFAULT_CHUNK_LEN, validate_actions
+from physgen.env import EnvStep, chunk_ends
 from physgen.errors import VULKAN_FIX, InputError, SimulatorUnavailable
 from physgen.scenes import SCENES, SceneSpec, get_scene, register_scenes
 
@@ -44,8 +45,11 @@ class SimConfig:
     display_render: bool = False  # also render ManiSkill's 512 px third-person camera each step
     sim_backend: str = "physx_cpu"
     render_backend: str = "cpu"
+    chunk_len: int = DEFAULT_CHUNK_LEN  # control steps per returned frame; the world model's chunk
 
     def __post_init__(self):
+        if not isinstance(self.chunk_len, int) or self.chunk_len < 1:
+            raise InputError(f"chunk_len must be an int >= 1; got {self.chunk_len!r}")
         if not isinstance(self.image_size, int) or not 32 <= self.image_size <= 512:
             raise InputError(f"image_size must be an int in [32, 512]; got {self.image_size!r}")
         if self.sim_backend not in ("physx_cpu", "physx_cuda"):
@@ -63,21 +67,6 @@ class Observation:
     elapsed_steps: int  # control steps since reset
     display: np.ndarray | None = None  # (512, 512, 3) uint8 third-person render, if enabled
     object_mask: np.ndarray | None = None  # (H, W) bool, pixels of the tracked objects
-
-
-@dataclass
-class StepResult:
-    """The outcome of one action chunk of T control steps."""
-
-    frames: np.ndarray  # (T, H, W, 3) uint8, one frame after each control step
-    ee_poses: np.ndarray  # (T, 7) float32
-    object_pixels: dict[str, np.ndarray]  # name -> (T,) int visible pixel counts
-    observation: Observation  # the state after the last step
-    object_masks: np.ndarray | None = None  # (T, H, W) bool
-
-    @property
-    def frame(self) -> np.ndarray:
-        return self.observation.frame
 
 
 @dataclass
@@ -114,26 +103,32 @@ class Simulator:
         self._object_ids = self._find_object_ids()
         return self._observation(obs, info)
 
-    def step(self, actions) -> StepResult:
-        """Execute one action (7,) or a chunk (T, 7); returns one frame per control step."""
+    @property
+    def chunk(self) -> int:
+        return self.config.chunk_len
+
+    def step(self, actions) -> EnvStep:
+        """Execute one action (7,) or a chunk (T, 7); returns one frame per chunk (physgen.env)."""
         self._require_reset()
         chunk = validate_actions(actions)  # raises before touching the env, so it stays usable
-        frames, poses, pixels, masks = [], [], [], []
+        keep = set(chunk_ends(len(chunk), self.chunk))
+        kept, poses = [], []
         for i, action in enumerate(chunk):
             obs, _, _, _, info = self._env.step(action)
             self._elapsed += 1
-            observation = self._observation(obs, info, with_display=i == len(chunk) - 1)
-            frames.append(observation.frame)
-            poses.append(observation.ee_pose)
-            pixels.append(observation.object_pixels)
-            masks.append(observation.object_mask)
+            if i in keep:
+                kept.append(self._observation(obs, info, with_display=i == len(chunk) - 1))
+            else:
+                poses.append(self._tcp_pose())
+                continue
+            poses.append(kept[-1].ee_pose)
         names = list(self._spec.objects)
-        return StepResult(
-            frames=np.stack(frames),
+        return EnvStep(
+            frames=np.stack([o.frame for o in kept]),
+            observation=kept[-1],
             ee_poses=np.stack(poses),
-            object_pixels={n: np.array([p[n] for p in pixels], dtype=np.int64) for n in names},
-            observation=observation,
-            object_masks=np.stack(masks),
+            object_pixels={n: np.array([o.object_pixels[n] for o in kept], dtype=np.int64) for n in names},
+            object_masks=np.stack([o.object_mask for o in kept]),
         )
 
     def get_state(self) -> SimState:
@@ -231,6 +226,9 @@ class Simulator:
             for name in self._spec.objects
         }
 
+    def _tcp_pose(self) -> np.ndarray:
+        return self._env.unwrapped.agent.tcp.pose.raw_pose[0].cpu().numpy().astype(np.float32)
+
     def _observation(self, obs, info, with_display: bool = True) -> Observation:
         cam = obs["sensor_data"][CAMERA_NAME]
         frame = cam["rgb"][0].cpu().numpy().astype(np.uint8)
@@ -246,7 +244,7 @@ class Simulator:
         object_mask = np.logical_or.reduce(list(per_object.values())) if per_object else np.zeros(seg.shape, bool)
         success = info.get("success", False)
         success = bool(success.item() if hasattr(success, "item") else success)
-        tcp = self._env.unwrapped.agent.tcp.pose.raw_pose[0].cpu().numpy().astype(np.float32)
+        tcp = self._tcp_pose()
         display = None
         if self.config.display_render and with_display:  # a 512 px render costs ~45 ms
             display = np.asarray(self._env.render()[0].cpu().numpy(), dtype=np.uint8)

@@ -1,10 +1,10 @@
-"""PhysGen as an environment with the simulator's interface: reset(scene, seed) / step(actions).
+"""PhysGen as an environment with the simulator's interface (physgen.env.Env).
 
 The app steps a WorldModelEnv and a Simulator with the same actions (DIAMOND's pattern). The
 world model starts from the simulator's real first frame of (scene, seed); after that it only
 imagines. Actions are consumed in chunks of L (the model's physical step); a trailing partial chunk
-is padded by holding still with the last gripper command. Policy mode (`act`) lets the model
-propose the chunk, with L-MTP lookahead carried from one call to the next.
+is padded by holding still with the last gripper command. Policy mode is its own class
+(physgen.policy.WorldModelPolicy), built on `imagine`, `propose` and `observe` here.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from physgen.control import pad_to_chunks, validate_actions
+from physgen.env import EnvStep
 from physgen.errors import InputError
 from physgen.rollout import Rollout
 
@@ -26,21 +27,15 @@ class WorldObservation:
 
 
 @dataclass
-class WorldStep:
-    frames: np.ndarray  # (n_chunks, H, W, 3) uint8: one predicted frame per chunk
-    observation: WorldObservation
-    padded_steps: int  # hold steps added to complete the last chunk
+class WorldState:
+    """A restorable point of a rollout: its history window (shared, never modified), not its caches,
+    which set_state rebuilds from the window (a few KB per snapshot instead of megabytes)."""
 
-    @property
-    def frame(self) -> np.ndarray:
-        return self.observation.frame
-
-
-@dataclass
-class PolicyStep:
-    actions: np.ndarray  # (L, 7) the chunk to execute now
-    imagined: np.ndarray  # (H, W, 3) uint8 the frame the model expects after it
-    lookahead: np.ndarray  # (lmtp - 1, L, 7) the rest of the L-MTP block
+    history: list  # the Rollout's steps (the receptive window) at the snapshot
+    next_step: int  # the Rollout's absolute index of the next step
+    generator: torch.Tensor  # the sampling generator's state
+    elapsed_steps: int
+    frame: np.ndarray  # (H, W, 3) uint8, the frame shown at the snapshot
 
 
 class WorldModelEnv:
@@ -54,7 +49,7 @@ class WorldModelEnv:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self._elapsed = 0
         self._started = False
-        self._lookahead: torch.Tensor | None = None
+        self._frame: np.ndarray | None = None  # the last frame shown
 
     @property
     def chunk(self) -> int:
@@ -72,10 +67,14 @@ class WorldModelEnv:
             raise InputError(f"the first frame must be ({size}, {size}, 3) uint8; got {frame.shape} {frame.dtype}")
         self.generator.manual_seed(int(seed))
         self.rollout.start(self._encode(frame))
-        self._elapsed, self._started, self._lookahead = 0, True, None
+        self._elapsed, self._started, self._frame = 0, True, frame
         return WorldObservation(frame, 0)
 
-    def step(self, actions) -> WorldStep:
+    @property
+    def elapsed_steps(self) -> int:
+        return self._elapsed
+
+    def step(self, actions) -> EnvStep:
         """Predict one frame per chunk of L actions (T, 7) or (7,)."""
         self._require_reset()
         acts, pad = pad_to_chunks(actions, self.chunk)
@@ -83,18 +82,39 @@ class WorldModelEnv:
         for chunk in acts.reshape(-1, self.chunk, acts.shape[1]):
             frames.append(self._advance(torch.from_numpy(chunk)[None].to(self.device)))
         self._elapsed += len(acts)
-        self._lookahead = None  # user-given actions replace any plan
         frames = np.stack(frames)
-        return WorldStep(frames, WorldObservation(frames[-1], self._elapsed), pad)
+        self._frame = frames[-1]
+        return EnvStep(frames, WorldObservation(frames[-1], self._elapsed), pad)
 
-    def act(self) -> PolicyStep:
-        """Policy mode: imagine the next frame, then the L-MTP block that produces it."""
+    def get_state(self) -> WorldState:
+        """Snapshot for forking: set_state(get_state()) continues as if never left."""
         self._require_reset()
-        imagined = self.rollout.predict_frame(None, self.sample_steps, self.generator)
-        block = self.rollout.propose_actions(imagined, self._lookahead, self.sample_steps, self.generator)[0]  # (lmtp, L, 7)
-        self._lookahead = block[1:].reshape(1, -1, block.shape[-1]) if block.shape[0] > 1 else None
-        block = block.cpu()
-        return PolicyStep(block[0].numpy(), self._decode(imagined), block[1:].numpy())
+        r = self.rollout
+        return WorldState(list(r.steps), r.step_index, self.generator.get_state(), self._elapsed, self._frame)
+
+    def set_state(self, state: WorldState) -> WorldObservation:
+        """Restart from a snapshot's history (the same frames and actions, at the same step indices)."""
+        if not isinstance(state, WorldState):
+            raise InputError(f"set_state needs a WorldState from get_state(); got {type(state).__name__}")
+        self.rollout.replay(state.history, state.next_step)
+        self.generator.set_state(state.generator)
+        self._elapsed, self._started, self._frame = state.elapsed_steps, True, state.frame
+        return WorldObservation(state.frame, state.elapsed_steps)
+
+    def imagine(self) -> torch.Tensor:
+        """Policy mode: the tokens (1, K, D) of the frame the model expects next, with no action given."""
+        self._require_reset()
+        return self.rollout.predict_frame(None, self.sample_steps, self.generator)
+
+    def propose(self, imagined: torch.Tensor, lookahead: torch.Tensor | None = None) -> torch.Tensor:
+        """Policy mode: the L-MTP block (lmtp, L, 7) that reaches `imagined`, conditioned on the
+        previous block's lookahead (1, (lmtp - 1) * L, 7) or None."""
+        self._require_reset()
+        return self.rollout.propose_actions(imagined, lookahead, self.sample_steps, self.generator)[0]
+
+    def decode(self, tokens: torch.Tensor) -> np.ndarray:
+        """Frame tokens (1, K, D) -> the (H, W, 3) uint8 frame."""
+        return self._decode(tokens)
 
     def observe(self, frame: np.ndarray, actions) -> None:
         """Policy mode: record the real frame reached after executing `actions` (one chunk)."""
@@ -104,6 +124,7 @@ class WorldModelEnv:
             raise InputError(f"observe takes exactly one chunk of {self.chunk} actions; got {len(acts)}")
         self.rollout.observe(self._encode(np.asarray(frame)), torch.from_numpy(acts)[None].to(self.device))
         self._elapsed += self.chunk
+        self._frame = np.asarray(frame)
 
     def reconstruct(self, frame: np.ndarray) -> np.ndarray:
         """The frame after the tokenizer's round trip: what a perfect world model could show at best."""

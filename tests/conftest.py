@@ -6,6 +6,8 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# No ready-simulator pool in tests (each ready env costs seconds of CPU); tests/test_env_pool.py tests the pool.
+os.environ.setdefault("PHYSGEN_ENV_POOL", "0")
 
 # The tiny world model of the tests: the real architecture at a size that runs in milliseconds.
 # Its 128 px tokenizer with tiny channels gives 16 tokens of 64 dims, so real frames go through it.

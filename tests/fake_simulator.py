@@ -11,15 +11,17 @@ import numpy as np
 
 from physgen.camera import IMAGE_SIZE
 from physgen.control import EFFECTIVE_METERS_PER_UNIT, validate_actions
+from physgen.env import EnvStep, chunk_ends
 from physgen.errors import InputError
 from physgen.scenes import SceneSpec, get_scene
-from physgen.sim import Observation, StepResult, validate_seed
+from physgen.sim import Observation, SimConfig, SimState, validate_seed
 
 START = np.array([0.0, 0.0, 0.2])  # the gripper's position after a reset (m)
 
 
 class FakeSimulator:
-    def __init__(self):
+    def __init__(self, config: SimConfig | None = None):
+        self.config = config or SimConfig()
         self._spec: SceneSpec | None = None
         self._seed: int | None = None
         self._elapsed = 0
@@ -30,22 +32,40 @@ class FakeSimulator:
         self._elapsed, self._ee = 0, START.copy()
         return self._observation()
 
-    def step(self, actions) -> StepResult:
+    @property
+    def chunk(self) -> int:
+        return self.config.chunk_len
+
+    def step(self, actions) -> EnvStep:
         self._require_reset()
-        observations, poses = [], []
-        for action in validate_actions(actions):
+        acts = validate_actions(actions)
+        keep = set(chunk_ends(len(acts), self.chunk))
+        kept, poses = [], []
+        for i, action in enumerate(acts):
             self._ee = self._ee + action[:3].astype(np.float64) * EFFECTIVE_METERS_PER_UNIT
             self._elapsed += 1
-            observations.append(self._observation())
-            poses.append(observations[-1].ee_pose)
+            poses.append(np.array([*self._ee, 1, 0, 0, 0], np.float32))
+            if i in keep:
+                kept.append(self._observation())
         names = self._spec.objects
-        return StepResult(
-            frames=np.stack([o.frame for o in observations]),
+        return EnvStep(
+            frames=np.stack([o.frame for o in kept]),
+            observation=kept[-1],
             ee_poses=np.stack(poses),
-            object_pixels={n: np.array([o.object_pixels[n] for o in observations]) for n in names},
-            observation=observations[-1],
-            object_masks=np.stack([o.object_mask for o in observations]),
+            object_pixels={n: np.array([o.object_pixels[n] for o in kept]) for n in names},
+            object_masks=np.stack([o.object_mask for o in kept]),
         )
+
+    def get_state(self) -> SimState:
+        self._require_reset()
+        return SimState(self._spec.env_id, self._seed, self._elapsed, {"ee": self._ee.copy()})
+
+    def set_state(self, snapshot: SimState) -> Observation:
+        if not isinstance(snapshot, SimState):
+            raise InputError(f"set_state needs a SimState from get_state(); got {type(snapshot).__name__}")
+        self._spec, self._seed, self._elapsed = get_scene(snapshot.scene), snapshot.seed, snapshot.elapsed_steps
+        self._ee = snapshot.state["ee"].copy()
+        return self._observation()
 
     def close(self) -> None:
         self._spec = None

@@ -37,7 +37,7 @@ class Click:
 
 def test_load_scene_shows_large_real_and_predicted_frames(loaded):
     assert loaded.scene == "PickCube-v1" and loaded.seed == 4
-    _, image, predicted, status, _, _, scrubber, seed = callbacks.load_scene(loaded, "PickCube-v1", 4)
+    _, image, predicted, _, status, _, _, scrubber, seed = callbacks.load_scene(loaded, "PickCube-v1", 4)
     assert image.shape == (512, 512, 3) and image.std() > 10
     # Before any action the prediction shows the real first frame.
     assert predicted.shape == (512, 512, 3) and loaded.world is not None
@@ -51,14 +51,14 @@ def test_without_a_checkpoint_the_page_says_so(monkeypatch, tmp_path):
 
 
 def test_unknown_scene_keeps_the_session(loaded):
-    session, image, _, status, *_ = callbacks.load_scene(loaded, "Teleport-v9", 1)
+    session, image, _, _, status, *_ = callbacks.load_scene(loaded, "Teleport-v9", 1)
     assert session is loaded and session.scene == "PickCube-v1"
     assert "unknown scene" in status and "PushCube-v1" in status
     assert image.std() > 10
 
 
 def test_bad_seed_is_an_inline_message(loaded):
-    session, _, _, status, *_ = callbacks.load_scene(loaded, "PickCube-v1", -3)
+    session, _, _, _, status, *_ = callbacks.load_scene(loaded, "PickCube-v1", -3)
     assert session.scene == "PickCube-v1" and "seed" in status and status.startswith("⚠️")
 
 
@@ -72,8 +72,8 @@ def test_run_streams_prediction_before_simulation_and_plots_divergence(loaded):
     before = loaded.real[-1]
     outputs = list(callbacks.run_actions(loaded, "right 5cm; down 3cm"))
     # Per chunk: the predicted frame first, then the simulator's; then a summary.
-    assert len(outputs) == 2 * 2 + 1 and "imagined" in outputs[0].status
-    session, image, predicted, status, divergence, trajectory, scrubber = outputs[-1]
+    assert len(outputs) == 2 * 2 and "imagined" in outputs[0].status
+    session, image, predicted, _, status, divergence, trajectory, scrubber = outputs[-1]
     assert len(session.real) == len(session.predicted) == 1 + 2 and not np.array_equal(before, session.real[-1])
     assert len(session.executed) == len(session.commanded) == 1 + 16
     assert "Executed 16 control steps" in status and "PSNR" in status
@@ -117,7 +117,7 @@ def test_preview_lists_commands():
 def test_scrubber_shows_an_earlier_chunk(loaded):
     callbacks.load_scene(loaded, "PickCube-v1", 4)
     last(callbacks.run_actions(loaded, "right 5cm; down 3cm"))
-    sim_image, _, status = callbacks.scrub(loaded, 0)
+    sim_image, _, _, status = callbacks.scrub(loaded, 0)
     assert np.array_equal(sim_image, callbacks.upscale(loaded.real[0])) and "chunk 0 of 2" in status
 
 
@@ -179,7 +179,7 @@ def test_policy_mode_rejects_a_bad_chunk_count(loaded):
 def test_export_then_load_back_replays_the_same_actions(loaded, tmp_path):
     callbacks.load_scene(loaded, "PushCube-v1", 3)
     last(callbacks.run_actions(loaded, "right 4cm; close"))
-    video, actions_json, status = export_episode(loaded)
+    video, actions_json, _, status = export_episode(loaded)
     assert video.endswith(".mp4") and "3 frames" in status
     import mediapy
 
@@ -195,11 +195,11 @@ def test_a_bad_actions_file_is_an_inline_message(loaded, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "physgen-actions/1", "scene": "PushCube-v1", "seed": 0, "actions": [[0, 0, 9, 0, 0, 0, 1]]}')
     out = load_action_file(loaded, str(bad))
-    assert out[3].startswith("⚠️") and "[-1, 1]" in out[3] and loaded.scene is not None
+    assert out[4].startswith("⚠️") and "[-1, 1]" in out[4] and loaded.scene is not None
 
 
 def test_export_before_running_says_so():
-    video, actions_json, status = export_episode(StudioSession())
+    video, actions_json, _, status = export_episode(StudioSession())
     assert video is None and actions_json is None and "Nothing to export" in status
 
 
@@ -210,7 +210,7 @@ def test_without_a_simulator_predictions_still_run(tiny_checkpoint, monkeypatch)
         raise SimulatorUnavailable("no Vulkan device (test)")
 
     monkeypatch.setattr(callbacks.Simulator, "reset", no_vulkan)
-    session, image, predicted, status, *_ = callbacks.load_scene(None, "PushCube-v1", 5)
+    session, image, predicted, _, status, *_ = callbacks.load_scene(None, "PushCube-v1", 5)
     assert "simulator cannot start" in status and "no Vulkan device" in status
     assert session.sim is None and predicted.std() > 10 and session.seed == 0
     final = last(callbacks.run_actions(session, "right 5cm"))
@@ -261,7 +261,7 @@ def test_the_studio_takes_the_chunk_length_from_the_loaded_model(make_tiny_check
         assert "proposes 4 actions" in outputs[0].status and " 8 " not in outputs[0].status
         assert session.actions[-1].shape == (4, 7) and len(session.executed) == 1 + 8
         # The export records the chunk length the actions ran with.
-        _, actions_json, _ = export_episode(session)
+        _, actions_json, _, _ = export_episode(session)
         assert json.loads(open(actions_json).read())["chunk"] == 4
         # The probe records the simulator at the model's chunk boundaries: one real frame per predicted one.
         *_, (probe_session, *_, status, _) = run_permanence_probe(session, 0)

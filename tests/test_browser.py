@@ -105,3 +105,68 @@ def test_load_click_type_run_and_probe_in_a_real_browser(server, tmp_path):
     assert frame.std() > 10, "simulator image is blank"
     assert prediction.std() > 10, "prediction image is blank"
     assert plot_traces >= 2, "the divergence plot did not render its PSNR and SSIM traces"
+
+
+def test_drive_drag_and_fork_in_a_real_browser(server, tmp_path):
+    """Keys drive both envs and fill the latency readout; a drag adds markers; a fork shows two branches."""
+    from playwright.sync_api import sync_playwright
+
+    shots = ROOT / "screenshots"
+    shots.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, viewport={"width": 1400, "height": 1300}
+        )
+        page = browser.new_page()
+        page.goto(server, wait_until="load")
+        page.get_by_role("button", name="Load scene").click()
+        page.get_by_text("Loaded", exact=False).first.wait_for(timeout=90_000)
+        sim_before, pred_before = image_pixels(page, "sim-image"), image_pixels(page, "pred-image")
+
+        # Drive: one press, then a held key (its repeats are merged while a chunk runs).
+        page.locator("#drive-enable input").check()
+        page.locator("#status").click()  # focus out of any text box: keys there are typing, not driving
+        page.keyboard.press("d")
+        page.locator("#drive-latency").get_by_text("total", exact=False).wait_for(timeout=60_000)
+        page.keyboard.down("ArrowRight")
+        time.sleep(1.5)
+        page.keyboard.up("ArrowRight")
+        page.locator("#status").get_by_text("Drive:", exact=False).wait_for(timeout=60_000)
+        time.sleep(3)  # let the last merged press finish
+        latency = page.locator("#drive-latency").inner_text()
+        sim_after, pred_after = image_pixels(page, "sim-image"), image_pixels(page, "pred-image")
+        page.screenshot(path=str(shots / "browser_drive.png"), full_page=True)
+
+        # Drag a stroke across the table.
+        page.locator("#actions-text textarea").fill("")
+        box = page.locator("#sim-image img").first.bounding_box()
+        x0, y = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.62
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        for k in range(1, 11):
+            page.mouse.move(x0 + k * box["width"] * 0.03, y + k * 2)
+        page.mouse.up()
+        page.locator("#status").get_by_text("Stroke:", exact=False).wait_for(timeout=30_000)
+        stroke_text = page.locator("#actions-text textarea").input_value()
+        marked = image_pixels(page, "sim-image")
+        page.screenshot(path=str(shots / "browser_drag.png"), full_page=True)
+
+        # Fork at chunk 1 and drive another way: branch A appears next to the new branch.
+        page.locator("#fork-chunk input").fill("1")
+        page.get_by_role("button", name="Fork here").click()
+        page.locator("#status").get_by_text("Forked at chunk 1", exact=False).wait_for(timeout=60_000)
+        page.locator("#status").click()
+        page.keyboard.press("a")  # left
+        page.locator("#status").get_by_text("→ chunk 2", exact=False).wait_for(timeout=60_000)
+        branch = image_pixels(page, "branch-image")
+        traces = page.locator("#divergence-plot .scatterlayer .trace").count()
+        page.screenshot(path=str(shots / "browser_fork.png"), full_page=True)
+        browser.close()
+    assert np.abs(sim_after.astype(int) - sim_before.astype(int)).mean() > 0.5, "the simulator image did not change"
+    assert np.abs(pred_after.astype(int) - pred_before.astype(int)).mean() > 0.5, "the prediction did not change"
+    assert "model" in latency and "simulator" in latency and "ms" in latency
+    assert stroke_text.count("move ") >= 2
+    yellow = (marked[..., 0] > 200) & (marked[..., 1] > 180) & (marked[..., 2] < 80)
+    assert yellow.sum() > 20, "no stroke markers on the simulator image"
+    assert branch.std() > 10, "branch A is not shown"
+    assert traces >= 4, "the divergence plot should show both branches"

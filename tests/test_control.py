@@ -3,9 +3,11 @@ import pytest
 
 from physgen.control import (
     EFFECTIVE_METERS_PER_UNIT,
+    WORKSPACE_X,
     chunks_to_target,
     delta_action,
     pixel_to_table,
+    stroke_to_table,
     validate_actions,
     world_to_pixel,
 )
@@ -92,3 +94,30 @@ def test_commanded_path_integrates_the_effective_step():
     path = commanded_path([0.1, 0, 0.2], acts)
     assert path.shape == (5, 3)
     np.testing.assert_allclose(path[-1], [0.1 + 4 * 0.5 * EFFECTIVE_METERS_PER_UNIT, 0, 0.2])
+
+
+def _pixels(points_xy):
+    return [world_to_pixel([x, y, 0.0], K, E) for x, y in points_xy]
+
+
+def test_a_stroke_becomes_table_points_every_spacing_from_its_start_to_its_end():
+    stroke = _pixels([(0.0, -0.1 + 0.01 * i) for i in range(21)])  # 20 cm to the right, drawn as 21 points
+    path, cut = stroke_to_table(stroke, K, E, (128, 128), spacing_m=0.05)
+    assert not cut and path.shape == (5, 2)
+    np.testing.assert_allclose(path[0], [0.0, -0.1], atol=1e-6)
+    np.testing.assert_allclose(path[-1], [0.0, 0.1], atol=1e-6)
+    np.testing.assert_allclose(np.diff(path[:, 1]), 0.05, atol=1e-6)
+
+
+def test_a_stroke_that_leaves_the_table_is_cut_at_the_workspace_edge():
+    stroke = _pixels([(-0.1, 0.0), (-0.2, 0.0), (-0.4, 0.0)])  # the workspace ends at x = -0.30, still in view
+    path, cut = stroke_to_table(stroke, K, E, (128, 128), spacing_m=0.2)
+    assert cut
+    np.testing.assert_allclose(path[-1], [WORKSPACE_X[0], 0.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("stroke, words", [([], "no points"), ([[1, 2, 3]], "finite"), (_pixels([(-0.4, 0.0), (0.0, 0.1)]), "starts at table point"),
+                                           ([[-5, 3], [10, 10]], "starts off the table")])
+def test_bad_strokes_say_what_is_accepted(stroke, words):
+    with pytest.raises(InputError, match=words):
+        stroke_to_table(stroke, K, E, (128, 128))

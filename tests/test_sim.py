@@ -23,7 +23,7 @@ def test_scene_resets_steps_and_renders(sim, scene):
     assert obs.frame.std() > 10, "frame is blank"
     assert all(n > 0 for n in obs.object_pixels.values()), "tracked objects should be visible at reset"
     result = sim.step(PUSH)
-    assert result.frames.shape == (4, 128, 128, 3)
+    assert result.frames.shape == (1, 128, 128, 3) and result.ee_poses.shape == (4, 7)  # one frame per chunk (4 < 8 steps)
     assert not np.array_equal(result.frames[-1], obs.frame), "the arm should move"
     assert result.observation.elapsed_steps == 4
 
@@ -54,6 +54,27 @@ def test_state_save_and_restore(sim):
     assert np.abs(first.frames.astype(int) - second.frames.astype(int)).mean() < 0.5
 
 
+def test_a_restored_state_equals_the_saved_one(sim):
+    """Forking: after set_state, get_state gives back the saved state (the studio's Fork here)."""
+    sim.reset("PushCube-v1", seed=5)
+    sim.step(PUSH)
+    saved = sim.get_state()
+    sim.step(PUSH)
+    sim.step(PUSH)
+    sim.set_state(saved)
+    restored = sim.get_state()
+    assert (restored.scene, restored.seed, restored.elapsed_steps) == (saved.scene, saved.seed, saved.elapsed_steps)
+
+    def flat(state, prefix=""):
+        for key, value in state.items():
+            yield from flat(value, f"{prefix}{key}/") if isinstance(value, dict) else [(prefix + key, value)]
+
+    restored_items = dict(flat(restored.state))
+    for key, value in flat(saved.state):
+        np.testing.assert_allclose(np.asarray(restored_items[key]), np.asarray(value), atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(np.asarray(restored.drive_targets), np.asarray(saved.drive_targets), atol=1e-6)
+
+
 def test_unknown_scene_lists_known_scenes(sim):
     with pytest.raises(InputError) as info:
         sim.reset("FlyToMoon-v1", 0)
@@ -74,7 +95,7 @@ def test_bad_actions_are_rejected_and_sim_survives(sim, actions, words):
     sim.reset("PickCube-v1", 0)
     with pytest.raises(InputError, match=words):
         sim.step(actions)
-    assert sim.step(PUSH).frames.shape == (4, 128, 128, 3)
+    assert sim.step(PUSH).frames.shape == (1, 128, 128, 3)
 
 
 def test_step_before_reset_is_a_clear_error():

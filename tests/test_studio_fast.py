@@ -9,6 +9,8 @@ import pytest
 from fake_simulator import FakeSimulator
 
 from app import callbacks
+from app import session as session_module
+from app.env_pool import EnvPool, PoolConfig
 from app.export import export_episode, load_action_file
 from app.policy import let_physgen_act
 from physgen.sim import Simulator
@@ -41,8 +43,8 @@ def test_the_fake_has_the_simulators_interface():
 def test_run_streams_prediction_before_simulation_and_plots_divergence(load):
     session = load()
     outputs = list(callbacks.run_actions(session, "right 5cm; down 3cm"))
-    assert len(outputs) == 2 * 2 + 1 and "imagined" in outputs[0].status and "done" in outputs[1].status
-    session, image, predicted, status, divergence, trajectory, scrubber = outputs[-1]
+    assert len(outputs) == 2 * 2 and "imagined" in outputs[0].status and "done" in outputs[1].status
+    session, image, predicted, branch, status, divergence, trajectory, scrubber = outputs[-1]
     assert len(session.real) == len(session.predicted) == 1 + 2
     assert len(session.executed) == len(session.commanded) == 1 + 16
     assert "Executed 16 control steps" in status and "PSNR" in status
@@ -69,7 +71,7 @@ def test_the_studio_takes_the_chunk_length_from_the_loaded_model(load, make_tiny
     assert "Executed 4 control steps (1 chunks; 1 hold steps" in status and len(session.executed) == 1 + 4
     outputs = list(let_physgen_act(session, 2))
     assert "proposes 4 actions" in outputs[0].status and [a.shape for a in session.actions] == [(4, 7)] * 3
-    _, actions_json, _ = export_episode(session)
+    _, actions_json, _, _ = export_episode(session)
     assert json.loads(open(actions_json).read())["chunk"] == 4
 
 
@@ -83,7 +85,7 @@ def test_policy_mode_executes_proposed_chunks(load):
 def test_export_then_load_back_gives_the_same_scene_seed_and_text(load):
     session = load("PushCube-v1", 3)
     last(callbacks.run_actions(session, "right 4cm; close"))
-    video, actions_json, status = export_episode(session)
+    video, actions_json, branch_files, status = export_episode(session)
     assert video.endswith(".mp4") and "3 frames" in status
     load("PickCube-v1", 0, session)
     *_, seed, scene, text = load_action_file(session, actions_json)
@@ -96,3 +98,71 @@ def test_two_sessions_share_the_model_but_not_their_state(load):
     assert first.num_chunks == 0 and first.world.rollout.step_index == 1
     assert second.num_chunks == 2 and second.world.rollout.step_index == 3
     assert second.world.model is first.world.model and second.world is not first.world and second.sim is not first.sim
+
+
+def test_fork_restores_the_saved_state_and_plays_both_branches(load):
+    session = load()
+    last(callbacks.run_actions(session, "right 2cm x3"))
+    sim_saved, world_saved = session.states[1]
+    fork = callbacks.fork_here(session, 1)
+    assert "Forked at chunk 1" in fork.status and session.num_chunks == 1 and session.other.fork_chunk == 1
+    np.testing.assert_allclose(session.sim.ee_position, sim_saved.state["ee"])  # the simulator is back at chunk 1
+    np.testing.assert_allclose(session.executed[-1], sim_saved.state["ee"])
+    assert [s.frame for s in session.world.rollout.steps] == [s.frame for s in world_saved.history]
+    assert session.world.rollout.step_index == world_saved.next_step == 2
+    final = last(callbacks.run_actions(session, "left 2cm"))
+    assert session.num_chunks == 2 and len(session.other.real) == 4  # branch A keeps its 3 chunks
+    assert final.branch_frame.visible and {t.name for t in final.divergence.data} >= {"PSNR (dB) A", "PSNR (dB) B"}
+    video, actions_json, branch_files, status = export_episode(session)
+    assert "Both branches" in status and len(branch_files) == 2 and "branchB" in actions_json
+    assert len(json.loads(open(branch_files[1]).read())["actions"]) == 3 * 8
+
+
+@pytest.mark.parametrize("chunk, words", [(5, "no chunk 5"), (-1, "no chunk -1"), ("two", "integer"), (1.5, "integer")])
+def test_a_fork_at_a_chunk_that_does_not_exist_is_a_message(load, chunk, words):
+    session = load()
+    last(callbacks.run_actions(session, "right 2cm"))
+    status = callbacks.fork_here(session, chunk).status
+    assert status.startswith("⚠️") and words in status and session.num_chunks == 1 and session.other is None
+
+
+def test_drive_runs_one_chunk_in_both_envs_and_reports_latency(load):
+    session = load()
+    *view, latency = callbacks.drive(session, "d")
+    assert session.num_chunks == 1 and len(session.predicted) == len(session.real) == 2
+    assert "model" in latency and "simulator" in latency and "total" in latency
+    np.testing.assert_allclose(session.executed[-1] - session.executed[0], [0, 0.03, 0], atol=0.002)  # D: 3 cm right
+    callbacks.drive(session, "space")
+    assert session.gripper == -1 and session.actions[-1][0, 6] == -1 and session.texts[-2:] == ["right 3cm", "close"]
+
+
+def test_a_bad_drive_key_is_a_message_and_keeps_the_session(load):
+    session = load()
+    *view, _ = callbacks.drive(session, "x")
+    assert view[4].startswith("⚠️") and "accepted" in view[4] and session.num_chunks == 0
+
+
+def test_the_episode_is_capped_and_the_page_says_so(load, monkeypatch):
+    monkeypatch.setattr(session_module, "MAX_EPISODE_CHUNKS", 4)
+    session = load()
+    for _ in range(6):
+        *view, _ = callbacks.drive(session, "w")
+    assert session.num_chunks == 6 and session.dropped == 3 and len(session.real) == len(session.states) == 4
+    assert len(session.actions) == 3 and len(session.executed) == 1 + 3 * 8 and view[-1].minimum == 3
+    assert "oldest 3 chunks were dropped" in view[4] and [d["chunk"] for d in session.divergence] == [3, 4, 5, 6]
+    assert "no chunk 2" in callbacks.fork_here(session, 2).status
+    assert "Forked at chunk 4" in callbacks.fork_here(session, 4).status
+    _, actions_json, _, status = export_episode(session)
+    assert "covers chunks 3 to 4" in status and len(json.loads(open(actions_json).read())["actions"]) == 8
+
+
+def test_the_pool_hands_out_ready_simulators_and_keeps_at_most_per_scene():
+    pool = EnvPool(FakeSimulator, 8, PoolConfig(per_scene=1))
+    pool.prewarm(["PushCube-v1"]).join()
+    ready = pool.acquire("PushCube-v1")
+    assert ready.scene.env_id == "PushCube-v1"  # already reset: the env exists
+    pool.refill("PushCube-v1", wait=True)
+    other = FakeSimulator()
+    other.reset("PushCube-v1", 0)
+    pool.release(other)  # the pool is full: closed
+    assert other.scene is None and pool.ready_count("PushCube-v1") == 1

@@ -1,11 +1,16 @@
-"""The world-model env (tiny untrained model): the simulator's interface, policy mode, bad input."""
+"""The world-model env (tiny untrained model): the env interface (physgen.env), forking, the policy's
+action queue (physgen.policy), bad input."""
 
 import numpy as np
 import pytest
+from fake_simulator import FakeSimulator
 
 from physgen.camera import IMAGE_SIZE
+from physgen.env import Env, EnvStep
 from physgen.errors import InputError
-from physgen.world_env import WorldModelEnv
+from physgen.policy import WorldModelPolicy
+from physgen.sim import SimConfig, Simulator
+from physgen.world_env import WorldModelEnv, WorldObservation
 
 
 @pytest.fixture
@@ -35,13 +40,73 @@ def test_same_seed_same_prediction(env):
     np.testing.assert_array_equal(a, b)
 
 
-def test_policy_mode_proposes_a_chunk_and_lookahead(env):
+def test_all_envs_satisfy_the_env_protocol(env):
+    for stepper in (env, Simulator(), FakeSimulator()):  # Simulator() opens no ManiSkill env until reset
+        assert isinstance(stepper, Env), type(stepper).__name__
+
+
+def test_both_envs_return_one_frame_per_chunk_in_the_same_type(env):
+    fake = FakeSimulator(SimConfig(chunk_len=env.chunk))
+    fake.reset("PushCube-v1", 0)
     env.reset(frame=first_frame())
-    plan = env.act()
-    assert plan.actions.shape == (4, 7) and np.abs(plan.actions).max() <= 1
+    for stepper in (env, fake):
+        result = stepper.step(np.zeros((2 * env.chunk + 1, 7), np.float32))
+        assert isinstance(result, EnvStep) and result.frames.shape == (3, IMAGE_SIZE, IMAGE_SIZE, 3)
+        np.testing.assert_array_equal(result.frame, result.frames[-1])
+
+
+def test_fork_restores_the_history_and_continues_the_same(env):
+    actions = np.random.default_rng(1).uniform(-0.5, 0.5, (3 * env.chunk, 7)).astype(np.float32)
+    env.reset(frame=first_frame(), seed=2)
+    env.step(actions[: env.chunk])
+    saved = env.get_state()
+    history = [(s.frame, s.actions) for s in env.rollout.steps]
+    original = env.step(actions[env.chunk :]).frames
+    observation = env.set_state(saved)
+    assert isinstance(observation, WorldObservation) and observation.elapsed_steps == env.chunk
+    assert [(s.frame, s.actions) for s in env.rollout.steps] == history and env.rollout.step_index == 2
+    np.testing.assert_array_equal(env.step(actions[env.chunk :]).frames, original)
+
+
+def test_fork_of_a_long_history_keeps_the_window(make_tiny_model):
+    """Past the receptive window the snapshot keeps only the window; the replay still matches."""
+    env = WorldModelEnv(*make_tiny_model(chunk=4, history=2, depth=1))
+    env.reset(frame=first_frame(), seed=0)
+    env.step(np.full((5 * 4, 7), 0.1, np.float32))
+    saved = env.get_state()
+    original = env.step(np.zeros((8, 7), np.float32)).frames
+    env.set_state(saved)
+    np.testing.assert_allclose(env.step(np.zeros((8, 7), np.float32)).frames, original, atol=1)
+
+
+def test_policy_queues_one_chunk_and_keeps_the_lookahead(env):
+    env.reset(frame=first_frame())
+    policy = WorldModelPolicy(env)
+    first = policy.select_action(WorldObservation(first_frame(), 0))
+    plan = policy.last_plan
+    assert first.shape == (7,) and policy.queued == env.chunk - 1 and np.abs(plan.actions).max() <= 1
     assert plan.lookahead.shape == (2, 4, 7) and plan.imagined.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
-    env.observe(first_frame(), plan.actions)
-    assert env.act().actions.shape == (4, 7)
+    rest = [policy.select_action(None) for _ in range(env.chunk - 1)]  # from the queue: no observation needed
+    np.testing.assert_array_equal(np.stack([first, *rest]), plan.actions)
+    assert policy.last_plan is plan and env.elapsed_steps == 0
+
+
+def test_policy_shows_the_model_the_reached_frame_before_replanning(env):
+    env.reset(frame=first_frame())
+    policy = WorldModelPolicy(env)
+    chunk = policy.select_chunk(WorldObservation(first_frame(), 0))
+    assert chunk.shape == (4, 7) and policy.queued == 0
+    policy.select_chunk(WorldObservation(first_frame(), 4))
+    assert env.elapsed_steps == 4 and env.rollout.step_index == 2  # observed the reached frame once
+
+
+def test_policy_drops_its_lookahead_when_the_env_is_stepped_by_others(env):
+    env.reset(frame=first_frame())
+    policy = WorldModelPolicy(env)
+    policy.select_chunk(WorldObservation(first_frame(), 0))
+    env.step(np.zeros((4, 7), np.float32))  # user-given actions replace the plan
+    policy.select_chunk(WorldObservation(first_frame(), 4))
+    assert env.elapsed_steps == 4 and env.rollout.step_index == 2  # the stale chunk was not observed on top
 
 
 def test_bad_input_is_rejected(env):
@@ -54,6 +119,8 @@ def test_bad_input_is_rejected(env):
         env.step([[0, 0, np.nan, 0, 0, 0, 1]])
     with pytest.raises(InputError, match="one chunk"):
         env.observe(first_frame(), np.zeros((3, 7)))
+    with pytest.raises(InputError, match="WorldState"):
+        env.set_state("chunk 3")
 
 
 @pytest.mark.sim
