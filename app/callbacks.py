@@ -22,7 +22,7 @@ from app.model_store import shared_model
 from app.overlay import draw_targets
 from app.plots import divergence_figure, trajectory_figure
 from app.rendering import DISPLAY_SIZE, blank, upscale
-from app.session import StudioSession
+from app.session import StudioSession, one_at_a_time
 from physgen import EVAL_SEED_START
 from physgen.action_text import DRIVE_STEP_M, drive_chunk, move_command, parse_actions
 from physgen.control import DEFAULT_CHUNK_LEN, commanded_path, pad_to_chunks, pixel_to_table, stroke_to_table, world_to_pixel
@@ -148,6 +148,7 @@ def message_view(session: StudioSession | None, text: str):
 
 
 # ----------------------------------------------------------------------------------------- scene
+@one_at_a_time
 def load_scene(session: StudioSession | None, scene: str, seed, random_seed: bool = False):
     """Reset the session's simulator and world model to (scene, seed). Returns view + (seed,)."""
     session = session or StudioSession()
@@ -231,6 +232,7 @@ def preview_actions(text: str):
     return program.preview(), f"{len(program.commands)} command(s), {steps} control steps, {len(program.chunks())} chunk(s)."
 
 
+@one_at_a_time
 def run_actions(session: StudioSession | None, text: str):
     """Execute typed actions chunk by chunk in the world model and the simulator, streaming each.
 
@@ -290,6 +292,7 @@ def _summary(session: StudioSession, steps: int, pad: int, chunk_len: int) -> st
     return " ".join(parts)
 
 
+@one_at_a_time
 def scrub(session: StudioSession | None, chunk):
     """Show the frames at a chunk boundary. Returns (sim image, predicted image, branch A image, status)."""
     if session is None or session.scene is None:
@@ -301,6 +304,7 @@ def scrub(session: StudioSession | None, chunk):
     return sim_image(session, shown), predicted_image(session, shown), branch_image(session, shown), status
 
 
+@one_at_a_time
 def scrub_probe(session: StudioSession | None, chunk):
     """The permanence tab's scrubber (no fork there). Returns (sim image, predicted image, status)."""
     real, predicted, _, status = scrub(session, chunk)
@@ -313,6 +317,7 @@ def _restore_world(world, state) -> None:
     world.set_state(state)
 
 
+@one_at_a_time
 def fork_here(session: StudioSession | None, chunk):
     """Fork at a chunk of the scrubber: the episode so far becomes branch A, the simulator restores
     its state saved at that chunk and PhysGen restarts from its history there. The next plan (typed,
@@ -350,6 +355,7 @@ DRIVE_KEYS = {
 }
 
 
+@one_at_a_time
 def drive(session: StudioSession | None, key: str):
     """One drive key press (or pad button): one chunk in PhysGen and the simulator, added to the episode.
 
@@ -397,6 +403,7 @@ def latency_text(timings: dict[str, float], start: float, pressed_ms: str = "") 
 
 
 # ----------------------------------------------------------------------------------------- clicks and presets
+@one_at_a_time
 def click_target(session: StudioSession | None, text: str, height_cm, evt: gr.SelectData):
     """A click on the simulator image adds a 'move' to the clicked table point at the chosen height.
 
@@ -430,6 +437,7 @@ def _height_m(height_cm) -> float:
     return height / 100
 
 
+@one_at_a_time
 def draw_stroke(session: StudioSession | None, text: str, height_cm, stroke: str):
     """A stroke dragged on the simulator image becomes `move` commands along a path of table targets
     at the chosen height. `stroke` is JSON [[x, y], ...] in display pixels (the page's pointer
@@ -474,6 +482,7 @@ def _planned_offset(session: StudioSession, text: str) -> np.ndarray:
     return commanded_path(np.zeros(3), program.actions)[-1]
 
 
+@one_at_a_time
 def clear_targets(session: StudioSession | None):
     """Forget clicked targets and empty the actions box. Returns (session, simulator image, text, status)."""
     if session is None:

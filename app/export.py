@@ -9,11 +9,12 @@ import gradio as gr
 import numpy as np
 
 from app.callbacks import StudioView, chunk_length, load_scene, message_view
-from app.session import StudioSession
+from app.session import StudioSession, one_at_a_time
 from physgen.episode_io import ActionRecord, read_action_file, write_side_by_side_video
 from physgen.errors import InputError
 
 
+@one_at_a_time
 def export_episode(session: StudioSession | None):
     """Write this session's episode (after a fork: both branches). Returns (mp4 path or None, actions
     JSON path or None, branch A's files (list of paths) or None, status)."""

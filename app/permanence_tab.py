@@ -10,7 +10,7 @@ from app.gpu import gpu
 from app.model_store import shared_model
 from app.plots import presence_figure
 from app.rendering import blank, upscale
-from app.session import StudioSession
+from app.session import StudioSession, one_at_a_time
 from physgen.errors import InputError, SimulatorUnavailable
 from physgen.permanence import PROBE_SCENE, ProbeEpisode, after_reappearance, imagine, presence_scores, run_probe
 from physgen.sim import SimConfig, Simulator, validate_seed
@@ -21,6 +21,7 @@ def _imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.nd
     return imagine(world, episode)
 
 
+@one_at_a_time
 def run_permanence_probe(session: StudioSession | None, seed):
     """Run the probe and score presence. Yields (session, real image, predicted image, plot, status, scrubber).
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from app.callbacks import message_view, record_real, view
 from app.gpu import gpu
-from app.session import StudioSession
+from app.session import StudioSession, one_at_a_time
 from physgen.control import commanded_path
 from physgen.errors import InputError
 from physgen.policy import WorldModelPolicy
@@ -25,6 +25,7 @@ def _observe(policy: WorldModelPolicy, observation) -> None:
     policy.observe(observation)
 
 
+@one_at_a_time
 def let_physgen_act(session: StudioSession | None, chunks):
     """Run up to `chunks` policy steps; stop early on success. Yields the studio view.
 

@@ -8,6 +8,8 @@ loaded); `dropped` says how many of the first ones are gone.
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -58,6 +60,9 @@ class StudioSession:
     dropped: int = 0  # chunks dropped from the front by the cap
     other: Branch | None = None  # after "Fork here": the first branch, played next to this one
     gripper: float = 1.0  # the drive mode's gripper command (1 open, -1 closed)
+    # The queue runs several requests at once; this keeps one session's requests (a Run and a drive
+    # press, say) from stepping its simulator together. Other sessions never wait on it.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     last_used: float = field(default_factory=time.monotonic)  # for releasing idle simulators
 
     @property
@@ -120,3 +125,16 @@ class StudioSession:
         if self.sim is not None:
             self.sim.close()
             self.sim = None
+
+
+def one_at_a_time(callback):
+    """Run a callback whose first argument is the session under that session's lock."""
+
+    @functools.wraps(callback)
+    def serialized(session, *args, **kwargs):
+        if session is None:
+            return callback(session, *args, **kwargs)
+        with session.lock:
+            return callback(session, *args, **kwargs)
+
+    return serialized

@@ -166,3 +166,41 @@ def test_the_pool_hands_out_ready_simulators_and_keeps_at_most_per_scene():
     other.reset("PushCube-v1", 0)
     pool.release(other)  # the pool is full: closed
     assert other.scene is None and pool.ready_count("PushCube-v1") == 1
+
+
+def _overlap(sessions) -> int:
+    """The most calls of one_at_a_time callbacks that ran at once, one thread per session given."""
+    import threading
+    import time
+
+    from app.session import one_at_a_time
+
+    running, most, guard = [0], [0], threading.Lock()
+
+    @one_at_a_time
+    def work(session):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with guard:
+            running[0] -= 1
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return most[0]
+
+
+def test_one_sessions_requests_run_one_at_a_time():
+    from app.session import StudioSession
+
+    assert _overlap([StudioSession()] * 4) == 1
+
+
+def test_different_sessions_do_not_wait_for_each_other():
+    from app.session import StudioSession
+
+    assert _overlap([StudioSession(), StudioSession()]) == 2
