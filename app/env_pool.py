@@ -35,6 +35,7 @@ class EnvPool:
         self._ready: dict[str, list] = {}
         self._filling: set[str] = set()
         self._lock = threading.Lock()
+        self._filled = threading.Condition(self._lock)  # notified when a scene's fill ends
 
     def acquire(self, scene: str):
         """A simulator for `scene`: a ready one (already holding the scene's env), else a new one."""
@@ -61,6 +62,8 @@ class EnvPool:
     def refill(self, scene: str, wait: bool = False) -> None:
         """Make ready simulators of `scene` up to per_scene, in a background thread (or here, with wait)."""
         with self._lock:
+            while wait and scene in self._filling:  # a fill under way: wait for it, then top up
+                self._filled.wait()
             if scene in self._filling or len(self._ready.get(scene, [])) >= self.config.per_scene:
                 return
             self._filling.add(scene)
@@ -91,6 +94,7 @@ class EnvPool:
         finally:
             with self._lock:
                 self._filling.discard(scene)
+                self._filled.notify_all()
 
 
 @functools.lru_cache(maxsize=4)

@@ -9,6 +9,7 @@ loaded); `dropped` says how many of the first ones are gone.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import time
 from dataclasses import dataclass, field
@@ -128,7 +129,19 @@ class StudioSession:
 
 
 def one_at_a_time(callback):
-    """Run a callback whose first argument is the session under that session's lock."""
+    """Run a callback whose first argument is the session under that session's lock. A streaming
+    (generator) callback holds it until its last update, and stays a generator for Gradio."""
+    if inspect.isgeneratorfunction(callback):
+
+        @functools.wraps(callback)
+        def serialized_stream(session, *args, **kwargs):
+            if session is None:
+                yield from callback(session, *args, **kwargs)
+                return
+            with session.lock:
+                yield from callback(session, *args, **kwargs)
+
+        return serialized_stream
 
     @functools.wraps(callback)
     def serialized(session, *args, **kwargs):

@@ -204,3 +204,17 @@ def test_different_sessions_do_not_wait_for_each_other():
     from app.session import StudioSession
 
     assert _overlap([StudioSession(), StudioSession()]) == 2
+
+
+def test_a_streaming_callback_stays_a_generator_and_holds_the_lock_until_it_ends():
+    import inspect
+
+    from app.session import StudioSession, one_at_a_time
+
+    @one_at_a_time
+    def stream(session):
+        for k in range(2):
+            yield k, session.lock._is_owned()
+
+    assert inspect.isgeneratorfunction(stream)
+    assert list(stream(StudioSession())) == [(0, True), (1, True)]
