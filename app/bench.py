@@ -110,7 +110,7 @@ def _serve():
 def _wait_for_pool(scenes, timeout_s: float = 300.0) -> float:
     from app.callbacks import chunk_length
     from app.env_pool import shared_pool
-    from physgen.sim import Simulator
+    from physgen.sim.simulator import Simulator
 
     pool, start = shared_pool(Simulator, chunk_length()), time.perf_counter()
     while any(pool.ready_count(s) < pool.config.per_scene for s in scenes):
@@ -145,9 +145,9 @@ def _session_run(url: str, scene: str, seed: int, program: str, barrier=None) ->
 
 def _replay_alone(scene: str, seed: int, program: str) -> list[float]:
     from app.callbacks import chunk_length
-    from physgen.action_text import parse_actions
-    from physgen.control import pad_to_chunks
-    from physgen.sim import SimConfig, Simulator
+    from physgen.actions.language import parse_actions
+    from physgen.actions.space import pad_to_chunks
+    from physgen.sim.simulator import SimConfig, Simulator
 
     sim = Simulator(SimConfig(chunk_len=chunk_length()))
     try:
@@ -163,7 +163,7 @@ def concurrent_sessions(n: int = 8, single_repeats: int = 3) -> dict:
     """N sessions at once against one user alone, in one served app (see the module docstring)."""
     import threading
 
-    from physgen.scenes import SCENES
+    from physgen.sim.scenes import SCENES
 
     scenes = list(SCENES)
     demo, url = _serve()

@@ -24,14 +24,14 @@ from app.plots import divergence_figure, trajectory_figure
 from app.rendering import DISPLAY_SIZE, blank, upscale
 from app.session import StudioSession, one_at_a_time
 from physgen import EVAL_SEED_START
-from physgen.action_text import DRIVE_STEP_M, drive_chunk, move_command, parse_actions
-from physgen.control import DEFAULT_CHUNK_LEN, commanded_path, pad_to_chunks, pixel_to_table, stroke_to_table, world_to_pixel
-from physgen.episode_io import side_by_side
+from physgen.actions.language import DRIVE_STEP_M, drive_chunk, move_command, parse_actions
+from physgen.actions.presets import preset_text
+from physgen.actions.space import DEFAULT_CHUNK_LEN, commanded_path, pad_to_chunks, pixel_to_table, stroke_to_table, world_to_pixel
+from physgen.data.episode_io import side_by_side
 from physgen.errors import InputError, SimulatorUnavailable
-from physgen.metrics import frame_metrics
-from physgen.presets import preset_text
-from physgen.scenes import SCENES, get_scene
-from physgen.sim import Simulator, validate_seed
+from physgen.eval.metrics import frame_metrics
+from physgen.sim.scenes import SCENES, get_scene
+from physgen.sim.simulator import Simulator, validate_seed
 
 FIRST_FRAMES = Path(__file__).resolve().parents[1] / "assets" / "first_frames"
 NO_PREDICTION_NOTE = (
@@ -187,7 +187,7 @@ def load_scene(session: StudioSession | None, scene: str, seed, random_seed: boo
         session.commanded = [session.sim.ee_position]
     model, tokenizer, _ = shared_model()
     if model is not None:
-        from physgen.world_env import WorldModelEnv
+        from physgen.model.world_env import WorldModelEnv
 
         session.world = session.world or WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps)
         session.predicted = [_reset_world(session.world, first, seed)]
@@ -346,7 +346,7 @@ def fork_here(session: StudioSession | None, chunk):
 
 
 # ----------------------------------------------------------------------------------------- drive
-# Keys of the drive mode (KeyboardEvent.key, lower case) -> a drive direction (physgen.action_text),
+# Keys of the drive mode (KeyboardEvent.key, lower case) -> a drive direction (physgen.actions.language),
 # as seen in the studio camera, which looks along -x: screen up is -x ("back"), screen right is +y.
 DRIVE_KEYS = {
     "w": "back", "arrowup": "back", "s": "forward", "arrowdown": "forward",

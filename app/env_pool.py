@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from physgen.errors import InputError, SimulatorUnavailable
-from physgen.sim import SimConfig
+from physgen.sim.simulator import SimConfig
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 
 from app.callbacks import StudioView, chunk_length, load_scene, message_view
 from app.session import StudioSession, one_at_a_time
-from physgen.episode_io import ActionRecord, read_action_file, write_side_by_side_video
+from physgen.data.episode_io import ActionRecord, read_action_file, write_side_by_side_video
 from physgen.errors import InputError
 
 

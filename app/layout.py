@@ -13,10 +13,10 @@ from app.permanence_tab import run_permanence_probe
 from app.plots import divergence_figure, presence_figure, trajectory_figure
 from app.policy import MAX_POLICY_CHUNKS, let_physgen_act
 from app.rendering import blank
-from physgen.action_text import HELP as ACTION_HELP
-from physgen.action_text import PREVIEW_HEADERS
-from physgen.presets import PRESETS
-from physgen.scenes import SCENES
+from physgen.actions.language import HELP as ACTION_HELP
+from physgen.actions.language import PREVIEW_HEADERS
+from physgen.actions.presets import PRESETS
+from physgen.sim.scenes import SCENES
 
 # Requests the queue runs at once (PHYSGEN_CONCURRENCY overrides it, e.g. to bench against 1); each
 # session has its own simulator, and the model is read-only.
@@ -154,7 +154,7 @@ def build_app() -> gr.Blocks:
 def launch(demo: gr.Blocks, **kwargs):
     """Queue (CONCURRENCY requests at once), start filling the simulator pool, and serve with the page's script."""
     from app.env_pool import shared_pool
-    from physgen.sim import Simulator
+    from physgen.sim.simulator import Simulator
 
     demo.queue(default_concurrency_limit=int(os.environ.get("PHYSGEN_CONCURRENCY", CONCURRENCY)))
     shared_pool(Simulator, callbacks.chunk_length()).prewarm(list(SCENES))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import os
 
-from physgen.checkpoint import DEFAULT_CHECKPOINT
 from physgen.errors import InputError
+from physgen.model.checkpoint import DEFAULT_CHECKPOINT
 
 
 def checkpoint_name() -> str:
@@ -27,7 +27,7 @@ def device() -> str:
 
 @functools.lru_cache(maxsize=2)
 def _load(name: str):
-    from physgen.checkpoint import load_checkpoint
+    from physgen.model.checkpoint import load_checkpoint
 
     return load_checkpoint(name, device=device())
 

@@ -12,8 +12,8 @@ from app.plots import presence_figure
 from app.rendering import blank, upscale
 from app.session import StudioSession, one_at_a_time
 from physgen.errors import InputError, SimulatorUnavailable
-from physgen.permanence import PROBE_SCENE, ProbeEpisode, after_reappearance, imagine, presence_scores, run_probe
-from physgen.sim import SimConfig, Simulator, validate_seed
+from physgen.eval.permanence import PROBE_SCENE, ProbeEpisode, after_reappearance, imagine, presence_scores, run_probe
+from physgen.sim.simulator import SimConfig, Simulator, validate_seed
 
 
 @gpu
@@ -48,7 +48,7 @@ def run_permanence_probe(session: StudioSession | None, seed):
         status = f"Prediction unavailable ({reason}); showing the simulator's episode only."
         yield session, upscale(episode.frames[-1]), blank(), presence_figure(curves, hidden), status, _slider(len(episode.frames) - 1)
         return
-    from physgen.world_env import WorldModelEnv
+    from physgen.model.world_env import WorldModelEnv
 
     session.world = session.world or WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps)
     predicted, ceiling = _imagine(session.world, episode)

@@ -7,10 +7,10 @@ import numpy as np
 from app.callbacks import message_view, record_real, view
 from app.gpu import gpu
 from app.session import StudioSession, one_at_a_time
-from physgen.control import commanded_path
+from physgen.actions.space import commanded_path
 from physgen.errors import InputError
-from physgen.policy import WorldModelPolicy
-from physgen.world_env import WorldObservation
+from physgen.model.policy import WorldModelPolicy
+from physgen.model.world_env import WorldObservation
 
 MAX_POLICY_CHUNKS = 40
 

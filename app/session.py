@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from physgen.sim import Simulator
+from physgen.sim.simulator import Simulator
 
 MAX_EPISODE_CHUNKS = 100  # chunk boundaries kept per branch: about 50 KB of frames and a few KB of states each
 
@@ -44,7 +44,7 @@ class StudioSession:
     scene: str | None = None
     seed: int | None = None
     sim_error: str | None = None  # set when the simulator cannot start on this machine
-    world: object | None = None  # this session's physgen.world_env.WorldModelEnv (own KV cache)
+    world: object | None = None  # this session's physgen.model.world_env.WorldModelEnv (own KV cache)
     # One entry per kept chunk boundary; the first is chunk `dropped` (0: the first frame).
     real: list[np.ndarray] = field(default_factory=list)  # simulator frames (empty without a simulator)
     predicted: list[np.ndarray] = field(default_factory=list)  # PhysGen's frames (chunk 0: the real first frame)
@@ -57,7 +57,7 @@ class StudioSession:
     texts: list[str] = field(default_factory=list)  # programs run (typed, preset, clicked or driven)
     targets: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # clicked (pixel, world target)
     success: bool = False
-    policy: object | None = None  # physgen.policy.WorldModelPolicy around `world`, made on the first policy run
+    policy: object | None = None  # physgen.model.policy.WorldModelPolicy around `world`, made on the first policy run
     dropped: int = 0  # chunks dropped from the front by the cap
     other: Branch | None = None  # after "Fork here": the first branch, played next to this one
     gripper: float = 1.0  # the drive mode's gripper command (1 open, -1 closed)

@@ -14,7 +14,7 @@ Every speed figure comes with its baseline measured in the same run:
   presence of the cube after it reappears (PhysGen, tokenizer ceiling, ground truth) and the
   fraction of the wall PhysGen keeps in its worst frame.
 - play_*: the same open loop (8 chunks) on `--play-seeds` held-out seeds per task, driven by random
-  play chunks (physgen.play) instead of expert actions: does the model follow commands it cannot
+  play chunks (physgen.data.play) instead of expert actions: does the model follow commands it cannot
   guess? play_psnr_changed against play_psnr_changed_copy_last is the figure to watch.
 - policy_success_rate (and per task): PhysGen as the policy in closed loop with the simulator, on
   `--policy-seeds` held-out seeds per task, at most 16 chunks per episode.
@@ -35,14 +35,14 @@ from pathlib import Path
 import torch
 
 from physgen import EVAL_SEED_START
-from physgen.checkpoint import DEFAULT_CHECKPOINT
-from physgen.scenes import TARGET_TASKS
+from physgen.model.checkpoint import DEFAULT_CHECKPOINT
+from physgen.sim.scenes import TARGET_TASKS
 
 PLAY_HORIZON = 8  # chunks of the play open loop
 
 
 def rollout_fps(model, tokenizer, steps: int, use_cache: bool, decode: bool, repeats: int = 2) -> float:
-    from physgen.rollout import Rollout
+    from physgen.model.rollout import Rollout
 
     cfg = model.config
     g = torch.Generator().manual_seed(0)
@@ -86,9 +86,9 @@ def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float
 
 def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None,
         policy_seeds: int = 0, probe_seeds: int = 0, scenes=TARGET_TASKS, play_seeds: int = 0) -> dict:
-    from physgen.checkpoint import load_checkpoint
-    from physgen.model import PhysGen
-    from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
+    from physgen.model.world_model import PhysGen
 
     result: dict = {"device": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
     if checkpoint and (Path(checkpoint).exists() or checkpoint != str(DEFAULT_CHECKPOINT)):
@@ -112,9 +112,9 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
     result["train_steps_per_s"] = round(train_speed(model), 3)
     result.update(psnr_16=None, psnr_copy_last=None, ssim_16=None)
     if result["checkpoint"] and not skip_eval:
-        from physgen.evaluate import ensure_held_out_demos, open_loop
-        from physgen.sim import Simulator
-        from physgen.world_env import WorldModelEnv
+        from physgen.eval.open_loop import ensure_held_out_demos, open_loop
+        from physgen.model.world_env import WorldModelEnv
+        from physgen.sim.simulator import Simulator
 
         ensure_held_out_demos(eval_root, scenes, per_scene=episodes)
         simulator = Simulator()
@@ -138,13 +138,13 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
                 result[f"play_{key}"], result[f"play_{key}_copy_last"] = play[f"{key}_model"], play[f"{key}_copy_last"]
             result["play_episodes"] = play["episodes"]
         if probe_seeds:
-            from physgen.evaluate import permanence
+            from physgen.eval.open_loop import permanence
 
             probe_env = WorldModelEnv(model, tokenizer, sample_steps=sample_steps)
             probe = permanence(probe_env, simulator, range(EVAL_SEED_START, EVAL_SEED_START + probe_seeds))
             result.update(probe)
         if policy_seeds:
-            from physgen.evaluate import closed_loop
+            from physgen.eval.open_loop import closed_loop
 
             policy = closed_loop(WorldModelEnv(model, tokenizer, sample_steps=sample_steps), simulator, scenes,
                                  seeds=range(EVAL_SEED_START, EVAL_SEED_START + policy_seeds))

@@ -8,14 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from physgen import EVAL_SEED_START
-from physgen.camera import IMAGE_SIZE
+from physgen import EVAL_SEED_START, IMAGE_SIZE
+from physgen.data.play import PLAY_SEED_START
 from physgen.errors import PhysGenError
-from physgen.play import PLAY_SEED_START
 
 
 def _demos(args) -> None:
-    from physgen.demos import generate_demos
+    from physgen.data.demos import generate_demos
 
     for scene in args.scene:
         seed_start = args.seed_start if args.seed_start is not None else (EVAL_SEED_START if args.eval else 0)
@@ -27,7 +26,7 @@ def _demos(args) -> None:
 
 
 def _videos(args) -> None:
-    from physgen.videos import generate_videos
+    from physgen.data.videos import generate_videos
 
     report = generate_videos(
         args.num, args.out, scenes=args.scenes, seed_start=args.seed_start, image_size=args.image_size
@@ -36,7 +35,7 @@ def _videos(args) -> None:
 
 
 def _play(args) -> None:
-    from physgen.play import generate_play
+    from physgen.data.play import generate_play
 
     for scene in args.scene:
         report = generate_play(scene, args.num, args.out, chunks=args.chunks, seed_start=args.seed_start, image_size=args.image_size)
@@ -47,8 +46,8 @@ def _play(args) -> None:
 def _train_tokenizer(args) -> None:
     import json
 
-    from physgen.tokenizer import TokenizerConfig
-    from physgen.tokenizer_training import TokenizerTrainConfig, load_frames, train_tokenizer
+    from physgen.model.tokenizer import TokenizerConfig
+    from physgen.train.tokenizer import TokenizerTrainConfig, load_frames, train_tokenizer
 
     given = dict(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size, max_frames=args.max_frames,
                  crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only)
@@ -58,7 +57,7 @@ def _train_tokenizer(args) -> None:
     if args.frames_pack:
         from pathlib import Path
 
-        from physgen.packs import FRAMES_FILE, FRAMES_VAL_FILE, read_frame_pack
+        from physgen.data.packs import FRAMES_FILE, FRAMES_VAL_FILE, read_frame_pack
 
         frames, masks = read_frame_pack(Path(args.frames_pack) / FRAMES_FILE)
         val_frames, val_masks = read_frame_pack(Path(args.frames_pack) / FRAMES_VAL_FILE)
@@ -73,8 +72,8 @@ def _pack(args) -> None:
     import json
     from pathlib import Path
 
-    from physgen.packs import FRAMES_FILE, FRAMES_VAL_FILE, build_token_pack, write_frame_pack
-    from physgen.tokenizer_training import load_frames
+    from physgen.data.packs import FRAMES_FILE, FRAMES_VAL_FILE, build_token_pack, write_frame_pack
+    from physgen.train.tokenizer import load_frames
 
     if not args.frames and not args.tokens:
         from physgen.errors import InputError
@@ -94,7 +93,7 @@ def _pack(args) -> None:
 def _train(args) -> None:
     import json
 
-    from physgen.training import TrainConfig, train
+    from physgen.train.world_model import TrainConfig, train
 
     given = dict(demos=args.demos, videos=args.videos, init=args.init, finetune=args.finetune, lora_rank=args.lora_rank,
                  window=args.window, batch_size=args.batch_size, lr=args.lr, minutes=args.minutes, max_steps=args.max_steps,
@@ -106,7 +105,7 @@ def _train(args) -> None:
 
 
 def _export(args) -> None:
-    from physgen.checkpoint import export_checkpoint, load_checkpoint
+    from physgen.model.checkpoint import export_checkpoint, load_checkpoint
 
     size = export_checkpoint(args.model, args.tokenizer, args.out, args.sample_steps, args.cfg_scale)
     load_checkpoint(args.out)  # the exported folder must load
@@ -117,11 +116,11 @@ def _strip(args) -> None:
     import mediapy
     import numpy as np
 
-    from physgen.checkpoint import load_checkpoint
-    from physgen.episode_io import side_by_side
-    from physgen.evaluate import episode_rollout, held_out_episodes
-    from physgen.sim import Simulator
-    from physgen.world_env import WorldModelEnv
+    from physgen.data.episode_io import side_by_side
+    from physgen.eval.open_loop import episode_rollout, held_out_episodes
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.model.world_env import WorldModelEnv
+    from physgen.sim.simulator import Simulator
 
     model, tokenizer = load_checkpoint(args.checkpoint)
     env, simulator = WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps), Simulator()

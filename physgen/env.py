@@ -5,7 +5,7 @@ implement `Env` (DIAMOND's pattern), so a loop can step a list of envs with the 
 frame per chunk of `chunk` control steps: frames[i] is the frame at the end of chunk i. A trailing
 partial chunk still gives a frame: the world model completes it with hold steps (`padded_steps`),
 the simulator stops at its end (it has no notion of padding). Callers that keep both envs aligned
-pad their actions to whole chunks first (`physgen.control.pad_to_chunks`).
+pad their actions to whole chunks first (`physgen.actions.space.pad_to_chunks`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class EnvStep:
     """The outcome of stepping an env with T actions (n_chunks = ceil(T / chunk))."""
 
     frames: np.ndarray  # (n_chunks, H, W, 3) uint8, one frame at the end of each chunk
-    observation: Any  # the env's EnvObservation after the last step (physgen.sim.Observation has more)
+    observation: Any  # the env's EnvObservation after the last step (physgen.sim.simulator.Observation has more)
     padded_steps: int = 0  # hold steps the env added to complete the last chunk
     # Simulator only (None from the world model, which imagines pixels, not state):
     ee_poses: np.ndarray | None = None  # (T, 7) tool-centre pose after every control step: paths need each step

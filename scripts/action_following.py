@@ -1,5 +1,5 @@
 """Does a checkpoint follow its actions? Open loop on a token pack's val episodes with the recorded
-chunks, with zero chunks, and with another episode's chunks (physgen.evaluate.pack_open_loop).
+chunks, with zero chunks, and with another episode's chunks (physgen.eval.open_loop.pack_open_loop).
 
 `python scripts/action_following.py runs/v1b pack/tokens_v1 --episodes 16 --horizon 8 [--set play]`
 """
@@ -11,9 +11,9 @@ import json
 
 import torch
 
-from physgen.checkpoint import load_checkpoint
-from physgen.dataset import EPISODE_SETS
-from physgen.evaluate import ACTION_SOURCES, pack_open_loop
+from physgen.data.dataset import EPISODE_SETS
+from physgen.eval.open_loop import ACTION_SOURCES, pack_open_loop
+from physgen.model.checkpoint import load_checkpoint
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ Runs in parallel on the same token pack and seed, one experiment per call:
 - `--experiment play` (session 5, a pack with play episodes): `v1_1`, the shipped v1 trained on
   for the whole budget on demos + play, and its control `v1_more`, the same on demos alone; and the
   rows `no_play` / `play` / `play_no_context_noise` from scratch at the ablation budget.
-Then scores every model with physgen.evaluate.pack_open_loop on the pack's val episodes (the same
+Then scores every model with physgen.eval.open_loop.pack_open_loop on the pack's val episodes (the same
 episodes and sampling seed for all): the demonstrations, and, where the pack has play, the play
 episodes with their recorded chunks and with another episode's (the gap is action following).
 Writes to $OUT: ablation.json, the main model as fp16 safetensors shards (< 16 MiB each) and a
@@ -78,7 +78,7 @@ def train_command(args, name: str, run: Run) -> list[str]:
 
 def score(model, tokenizer, pack: str, episodes: int) -> dict:
     """pack_open_loop on the demonstrations and, where the pack has them, the play episodes."""
-    from physgen.evaluate import pack_open_loop
+    from physgen.eval.open_loop import pack_open_loop
 
     row = pack_open_loop(model, tokenizer, pack, max_episodes=episodes)
     try:
@@ -136,8 +136,8 @@ def main() -> int:
 
     import torch
 
-    from physgen.model import PhysGen
-    from physgen.tokenizer import FrameTokenizer
+    from physgen.model.tokenizer import FrameTokenizer
+    from physgen.model.world_model import PhysGen
 
     # The candidate's weights first: whatever happens to the scoring, they come back.
     report = {"experiment": args.experiment}

@@ -8,9 +8,9 @@ from pathlib import Path
 import h5py
 import mediapy
 
-from physgen.camera import CAMERA_NAME
-from physgen.evaluate import ensure_held_out_demos, held_out_episodes
-from physgen.scenes import TARGET_TASKS
+from physgen.eval.open_loop import ensure_held_out_demos, held_out_episodes
+from physgen.sim.camera import CAMERA_NAME
+from physgen.sim.scenes import TARGET_TASKS
 
 OUT = Path(__file__).resolve().parents[1] / "assets" / "quality_floor"
 CHUNK = 8  # the shipped model's chunk; the test reads it from the checkpoint and checks it matches

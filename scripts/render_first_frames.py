@@ -5,8 +5,8 @@ from pathlib import Path
 
 import mediapy
 
-from physgen.scenes import SCENES
-from physgen.sim import Simulator
+from physgen.sim.scenes import SCENES
+from physgen.sim.simulator import Simulator
 
 OUT = Path(__file__).resolve().parents[1] / "assets" / "first_frames"
 

@@ -19,7 +19,7 @@ TINY_TOKENIZER = dict(block_out_channels=(16, 16, 16, 16), latent_channels=4, pa
 @pytest.fixture(scope="session")
 def sim():
     """One simulator shared by the sim tests: creating a ManiSkill env costs seconds."""
-    from physgen.sim import Simulator
+    from physgen.sim.simulator import Simulator
 
     simulator = Simulator()
     yield simulator
@@ -36,8 +36,8 @@ def make_tiny_model():
     """make(**overrides) -> (untrained tiny PhysGen, its tokenizer), seeded: the same call gives the same weights."""
     import torch
 
-    from physgen.model import PhysGen
-    from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+    from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
+    from physgen.model.world_model import PhysGen
 
     def make(**overrides):
         torch.manual_seed(0)

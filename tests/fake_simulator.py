@@ -1,6 +1,6 @@
-"""A stand-in for physgen.sim.Simulator with its interface and result types, without ManiSkill.
+"""A stand-in for physgen.sim.simulator.Simulator with its interface and result types, without ManiSkill.
 
-The gripper follows the commanded deltas at the measured tracking (physgen.control), the scene's
+The gripper follows the commanded deltas at the measured tracking (physgen.actions.space), the scene's
 objects stand still, and the frame is a grey image with a dark square where the gripper is: enough
 for the studio callbacks to run in `make test-fast`. Physics (pushing, grasping) and the camera
 geometry are the real simulator's tests (tests/test_app_callbacks.py, tests/test_sim.py)."""
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from physgen.camera import IMAGE_SIZE
-from physgen.control import EFFECTIVE_METERS_PER_UNIT, validate_actions
+from physgen import IMAGE_SIZE
+from physgen.actions.space import EFFECTIVE_METERS_PER_UNIT, validate_actions
 from physgen.env import EnvStep, chunk_ends
 from physgen.errors import InputError
-from physgen.scenes import SceneSpec, get_scene
-from physgen.sim import Observation, SimConfig, SimState, validate_seed
+from physgen.sim.scenes import SceneSpec, get_scene
+from physgen.sim.simulator import Observation, SimConfig, SimState, validate_seed
 
 START = np.array([0.0, 0.0, 0.2])  # the gripper's position after a reset (m)
 

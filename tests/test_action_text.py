@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from physgen.action_text import ActionParseError, parse_actions
-from physgen.control import EFFECTIVE_METERS_PER_UNIT
+from physgen.actions.language import ActionParseError, parse_actions
+from physgen.actions.space import EFFECTIVE_METERS_PER_UNIT
 from physgen.errors import InputError
 
 
@@ -82,7 +82,7 @@ def test_fuzz_only_clear_errors(text):
 
 
 def test_move_travels_a_world_vector_in_whole_chunks():
-    from physgen.action_text import move_command
+    from physgen.actions.language import move_command
 
     program = parse_actions(move_command([0.031, -0.04, 0.0]))
     assert program.commands[0].text == "move 3.1 -4 0 cm" and len(program.actions) % 8 == 0
@@ -99,14 +99,14 @@ def test_bad_moves_say_what_is_accepted(text, message):
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(st.floats(-1, 1, allow_nan=False, width=32), min_size=7, max_size=7), min_size=1, max_size=30))
 def test_actions_to_text_round_trips(steps):
-    from physgen.action_text import actions_to_text
+    from physgen.actions.language import actions_to_text
 
     actions = np.asarray(steps, np.float32)
     np.testing.assert_allclose(parse_actions(actions_to_text(actions), max_steps=10_000).actions, actions, atol=1e-5)
 
 
 def test_a_drive_press_is_the_typed_move_of_one_chunk():
-    from physgen.action_text import drive_chunk
+    from physgen.actions.language import drive_chunk
 
     chunk = drive_chunk("left", -1.0, chunk_len=4)
     np.testing.assert_array_equal(chunk, parse_actions("close; left 3cm", chunk_len=4).commands[1].actions)
@@ -115,7 +115,7 @@ def test_a_drive_press_is_the_typed_move_of_one_chunk():
 
 
 def test_an_unknown_drive_direction_says_which_are_accepted():
-    from physgen.action_text import drive_chunk
+    from physgen.actions.language import drive_chunk
 
     with pytest.raises(InputError, match="accepted: right, left"):
         drive_chunk("sideways", 1.0)

@@ -18,7 +18,7 @@ def checkpoint(tiny_checkpoint):
 
 
 def test_the_json_describes_the_benched_checkpoint(checkpoint):
-    from physgen.checkpoint import load_checkpoint
+    from physgen.model.checkpoint import load_checkpoint
 
     result = run(str(checkpoint), "unused", episodes=1, horizon=4, skip_eval=True, sample_steps=None)
     model, tokenizer = load_checkpoint(checkpoint)
@@ -39,7 +39,7 @@ def test_the_sample_steps_option_is_what_the_speed_is_measured_with(checkpoint):
 def test_the_kv_baseline_recomputes_the_window_and_the_cached_run_does_not(checkpoint):
     """What kv_speedup compares: the cached rollout feeds the backbone one step per frame, the
     baseline every step that can still influence the output (counted, not timed)."""
-    from physgen.checkpoint import load_checkpoint
+    from physgen.model.checkpoint import load_checkpoint
 
     model, tokenizer = load_checkpoint(checkpoint)
     cfg, backbone = model.config, model.backbone
@@ -58,7 +58,7 @@ def test_the_kv_baseline_recomputes_the_window_and_the_cached_run_does_not(check
 @pytest.mark.sim
 @pytest.mark.slow
 def test_open_loop_fidelity_against_the_simulator(checkpoint, tmp_path):
-    from physgen.demos import generate_demos
+    from physgen.data.demos import generate_demos
 
     generate_demos("PushCube-v1", 1, tmp_path / "eval", seed_start=EVAL_SEED_START, shard_size=1, progress=False, evaluation=True)
     result = run(str(checkpoint), str(tmp_path / "eval"), episodes=1, horizon=2, skip_eval=False, sample_steps=None, scenes=["PushCube-v1"])
@@ -70,7 +70,7 @@ def test_open_loop_fidelity_against_the_simulator(checkpoint, tmp_path):
 def test_export_writes_a_small_fp16_checkpoint_that_loads(checkpoint, tmp_path):
     from safetensors import safe_open
 
-    from physgen.checkpoint import export_checkpoint, load_checkpoint
+    from physgen.model.checkpoint import export_checkpoint, load_checkpoint
 
     out = tmp_path / "shipped"
     size = export_checkpoint(checkpoint, checkpoint / "tokenizer", out)
@@ -103,9 +103,9 @@ class SucceedsAtChunk:
 
 @pytest.mark.sim
 def test_closed_loop_policy_reports_success_per_task(checkpoint, sim):
-    from physgen.checkpoint import load_checkpoint
-    from physgen.evaluate import closed_loop
-    from physgen.world_env import WorldModelEnv
+    from physgen.eval.open_loop import closed_loop
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.model.world_env import WorldModelEnv
 
     model, tokenizer = load_checkpoint(checkpoint)
     seeds = [EVAL_SEED_START, EVAL_SEED_START + 1]
@@ -118,9 +118,9 @@ def test_closed_loop_policy_reports_success_per_task(checkpoint, sim):
 
 
 def test_closed_loop_refuses_training_seeds(checkpoint, sim):
-    from physgen.checkpoint import load_checkpoint
-    from physgen.evaluate import closed_loop
-    from physgen.world_env import WorldModelEnv
+    from physgen.eval.open_loop import closed_loop
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.model.world_env import WorldModelEnv
 
     model, tokenizer = load_checkpoint(checkpoint)
     with pytest.raises(InputError, match="held-out"):
@@ -128,7 +128,7 @@ def test_closed_loop_refuses_training_seeds(checkpoint, sim):
 
 
 def test_export_sets_the_shipped_inference_settings_and_rejects_bad_ones(checkpoint, tmp_path):
-    from physgen.checkpoint import export_checkpoint, load_checkpoint
+    from physgen.model.checkpoint import export_checkpoint, load_checkpoint
 
     export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5, cfg_scale=1.5)
     config = load_checkpoint(tmp_path / "shipped")[0].config
@@ -141,9 +141,9 @@ def test_export_sets_the_shipped_inference_settings_and_rejects_bad_ones(checkpo
 
 @pytest.mark.sim
 def test_play_open_loop_drives_the_simulator_and_the_model_with_the_same_chunks(checkpoint, sim):
-    from physgen.checkpoint import load_checkpoint
-    from physgen.evaluate import open_loop, play_rollout
-    from physgen.world_env import WorldModelEnv
+    from physgen.eval.open_loop import open_loop, play_rollout
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.model.world_env import WorldModelEnv
 
     env = WorldModelEnv(*load_checkpoint(checkpoint))
     first, real, masks, pred = play_rollout(env, sim, "PushCube-v1", EVAL_SEED_START, horizon=3)

@@ -11,9 +11,9 @@ import mediapy
 import numpy as np
 import pytest
 
-from physgen.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from physgen.metrics import psnr
-from physgen.world_env import WorldModelEnv
+from physgen.eval.metrics import psnr
+from physgen.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from physgen.model.world_env import WorldModelEnv
 
 CASES = Path(__file__).resolve().parents[1] / "assets" / "quality_floor"
 FLOOR_DB = 26.0  # the shipped v1.1 measured 27.06 dB (26.62, 28.73, 25.84); v1 26.71; v0.2 23.42; copying the start frame 27.01

@@ -20,7 +20,7 @@ def test_eval_seed_range_is_refused(tmp_path):
 
 
 def test_left_out_training_options_take_the_config_defaults(monkeypatch, tmp_path):
-    import physgen.training
+    import physgen.train.world_model
     from physgen.cli import main
 
     seen = []
@@ -29,9 +29,9 @@ def test_left_out_training_options_take_the_config_defaults(monkeypatch, tmp_pat
         seen.append(config)
         return {}
 
-    monkeypatch.setattr(physgen.training, "train", record)
+    monkeypatch.setattr(physgen.train.world_model, "train", record)
     assert main(["train", "--stage", "actions", "--out", str(tmp_path), "--token-pack", str(tmp_path), "--lr", "0.01"]) == 0
     (config,) = seen
-    defaults = physgen.training.TrainConfig("actions", str(tmp_path), "unused", token_pack=str(tmp_path))
+    defaults = physgen.train.world_model.TrainConfig("actions", str(tmp_path), "unused", token_pack=str(tmp_path))
     assert (config.batch_size, config.window, config.minutes, config.seed) == (defaults.batch_size, defaults.window, defaults.minutes, defaults.seed)
     assert config.lr == 0.01 != defaults.lr

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from physgen.control import (
+from physgen.actions.space import (
     EFFECTIVE_METERS_PER_UNIT,
     WORKSPACE_X,
     chunks_to_target,
@@ -76,7 +76,7 @@ def test_pixel_above_horizon_or_off_table_is_rejected():
 
 
 def test_pad_to_chunks_holds_still_with_the_last_gripper_command():
-    from physgen.control import pad_to_chunks
+    from physgen.actions.space import pad_to_chunks
 
     acts = np.zeros((3, 7), np.float32)
     acts[:, 1], acts[:, 6] = 0.5, -1
@@ -87,7 +87,7 @@ def test_pad_to_chunks_holds_still_with_the_last_gripper_command():
 
 
 def test_commanded_path_integrates_the_effective_step():
-    from physgen.control import commanded_path
+    from physgen.actions.space import commanded_path
 
     acts = np.zeros((4, 7), np.float32)
     acts[:, 0] = 0.5

@@ -2,10 +2,10 @@
 
 import pytest
 
-from physgen.dataset import DemoWindows, VideoWindows, WindowConfig
-from physgen.demos import generate_demos
+from physgen.data.dataset import DemoWindows, VideoWindows, WindowConfig
+from physgen.data.demos import generate_demos
+from physgen.data.videos import generate_videos
 from physgen.errors import InputError
-from physgen.videos import generate_videos
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from physgen.dataset import DemoWindows, VideoWindows, WindowConfig, _H5Windows, split_of_seed
-from physgen.episodes import CONVERTED_SUFFIX, Episode
+from physgen.data.dataset import DemoWindows, VideoWindows, WindowConfig, _H5Windows, split_of_seed
+from physgen.data.episodes import CONVERTED_SUFFIX, Episode
 from physgen.errors import InputError
 
 

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from physgen.action_text import parse_actions
-from physgen.episode_io import ActionRecord, read_action_file, write_side_by_side_video
+from physgen.actions.language import parse_actions
+from physgen.data.episode_io import ActionRecord, read_action_file, write_side_by_side_video
 from physgen.errors import InputError
 
 

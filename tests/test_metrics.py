@@ -1,6 +1,6 @@
 import numpy as np
 
-from physgen.metrics import frame_metrics, psnr
+from physgen.eval.metrics import frame_metrics, psnr
 
 
 def test_psnr_of_identical_images_is_large_and_of_noise_is_known():

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from physgen.errors import InputError
-from physgen.model import PhysGen
-from physgen.rollout import Rollout
-from physgen.transformer import ACTION, FRAME, TokenLayout, physical_mask
+from physgen.model.rollout import Rollout
+from physgen.model.transformer import ACTION, FRAME, TokenLayout, physical_mask
+from physgen.model.world_model import PhysGen
 
 TINY = dict(token_dim=8, num_frame_tokens=4, chunk=3, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
             frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=3, sample_steps=3)
@@ -217,7 +217,7 @@ def test_bad_config_is_rejected():
 def test_lora_trains_only_adapters_and_merges():
     from peft import LoraConfig, get_peft_model
 
-    from physgen.training import LORA_TARGETS
+    from physgen.train.world_model import LORA_TARGETS
 
     model = tiny_model()
     model.backbone = get_peft_model(model.backbone, LoraConfig(r=4, lora_alpha=4, target_modules=LORA_TARGETS))
@@ -229,7 +229,7 @@ def test_lora_trains_only_adapters_and_merges():
 
 
 def test_corrupt_checkpoint_gives_a_clear_error(tmp_path):
-    from physgen.checkpoint import load_checkpoint
+    from physgen.model.checkpoint import load_checkpoint
 
     tiny_model().save_pretrained(tmp_path)
     (tmp_path / "diffusion_pytorch_model.safetensors").write_bytes(b"not a safetensors file")
@@ -238,8 +238,8 @@ def test_corrupt_checkpoint_gives_a_clear_error(tmp_path):
 
 
 def test_config_mismatch_gives_a_clear_error(tmp_path):
-    from physgen.checkpoint import load_checkpoint
-    from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
 
     tiny_model().save_pretrained(tmp_path)
     FrameTokenizer(TokenizerConfig(image_size=32, block_out_channels=(16, 16), latent_channels=4, patch=4)).save_pretrained(tmp_path / "tokenizer")
@@ -248,7 +248,7 @@ def test_config_mismatch_gives_a_clear_error(tmp_path):
 
 
 def test_missing_or_offline_checkpoint_gives_a_clear_error(tmp_path, monkeypatch):
-    from physgen.checkpoint import load_checkpoint
+    from physgen.model.checkpoint import load_checkpoint
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(InputError, match="not in the local cache"):

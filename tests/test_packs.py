@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from physgen.dataset import TokenPackWindows, WindowConfig
-from physgen.episodes import Episode
+from physgen.data.dataset import TokenPackWindows, WindowConfig
+from physgen.data.episodes import Episode
+from physgen.data.latents import tokenizer_id
+from physgen.data.packs import dequantize, quantize, read_frame_pack, write_frame_pack, write_token_pack
 from physgen.errors import InputError
-from physgen.latents import tokenizer_id
-from physgen.packs import dequantize, quantize, read_frame_pack, write_frame_pack, write_token_pack
 
 WINDOWS = WindowConfig(history=3, chunk=4, lookahead=2, start_stride=1)
 
@@ -92,9 +92,9 @@ def test_tokenizer_id_changes_with_the_config_even_with_the_same_weights(tmp_pat
 def test_pack_open_loop_of_a_model_that_changes_nothing_equals_copying_the_first_frame(tmp_path, rng):
     """The plumbing of the batched open loop: a residual model whose head outputs 'no change'
     imagines the first frame again and again, so its PSNR is copy-first's at every horizon."""
-    from physgen.evaluate import pack_open_loop
-    from physgen.model import PhysGen
-    from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+    from physgen.eval.open_loop import pack_open_loop
+    from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
+    from physgen.model.world_model import PhysGen
 
     tokenizer = FrameTokenizer(TokenizerConfig(image_size=16, block_out_channels=(16, 16), latent_channels=4, patch=4)).eval()
     k, d = tokenizer.config.num_tokens, tokenizer.config.token_dim
@@ -117,7 +117,7 @@ def test_pack_open_loop_of_a_model_that_changes_nothing_equals_copying_the_first
 
 
 def test_pack_open_loop_rejects_an_unknown_action_source(tmp_path, rng):
-    from physgen.evaluate import pack_open_loop
+    from physgen.eval.open_loop import pack_open_loop
 
     _pack(tmp_path, rng)
     with pytest.raises(InputError, match="action_source"):

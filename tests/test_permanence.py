@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from physgen.permanence import cube_pixels, disc_fraction
+from physgen.eval.permanence import cube_pixels, disc_fraction
 
 TABLE = (176, 105, 66)  # the wooden table under the studio light
 CUBE = (207, 88, 88)  # the probe cube's lit top face
@@ -22,7 +22,7 @@ def test_disc_fraction_is_local():
 
 @pytest.mark.sim
 def test_probe_presence_follows_segmentation_on_real_frames(sim):
-    from physgen.permanence import presence_scores, run_probe
+    from physgen.eval.permanence import presence_scores, run_probe
 
     episode = run_probe(sim, seed=0)
     assert len(episode.actions) % 8 == 0 and len(episode.frames) == len(episode.actions) // 8 + 1

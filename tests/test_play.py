@@ -4,10 +4,10 @@ import h5py
 import numpy as np
 import pytest
 
-from physgen.control import EFFECTIVE_METERS_PER_UNIT, GRIPPER_OPEN
-from physgen.episodes import find_video_episodes
+from physgen.actions.space import EFFECTIVE_METERS_PER_UNIT, GRIPPER_OPEN
+from physgen.data.episodes import find_video_episodes
+from physgen.data.play import TCP_HIGH, TCP_LOW, generate_play, play_chunk
 from physgen.errors import InputError
-from physgen.play import TCP_HIGH, TCP_LOW, generate_play, play_chunk
 
 
 def test_play_chunks_are_straight_and_keep_the_gripper_in_the_workspace(rng):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from physgen.action_text import parse_actions
+from physgen.actions.language import parse_actions
+from physgen.actions.presets import PRESETS, preset_text
 from physgen.errors import InputError
-from physgen.presets import PRESETS, preset_text
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from physgen.rollout import Rollout
+from physgen.model.rollout import Rollout
 
 
 def rollout_frames(model, seed: int, sample_steps: int, steps: int = 3) -> torch.Tensor:

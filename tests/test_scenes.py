@@ -1,8 +1,8 @@
 import pytest
 
+from physgen.data.videos import CORPUS_SCENES
 from physgen.errors import InputError
-from physgen.scenes import SCENES, TARGET_TASKS, get_scene
-from physgen.videos import CORPUS_SCENES
+from physgen.sim.scenes import SCENES, TARGET_TASKS, get_scene
 
 
 def test_registry_has_paper_tasks_and_probe():

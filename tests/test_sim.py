@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from physgen.errors import InputError
-from physgen.experts import follow_waypoints, probe_waypoints
-from physgen.scenes import SCENES
+from physgen.sim.experts import follow_waypoints, probe_waypoints
+from physgen.sim.scenes import SCENES
 
 pytestmark = pytest.mark.sim
 
@@ -99,7 +99,7 @@ def test_bad_actions_are_rejected_and_sim_survives(sim, actions, words):
 
 
 def test_step_before_reset_is_a_clear_error():
-    from physgen.sim import Simulator
+    from physgen.sim.simulator import Simulator
 
     with pytest.raises(InputError, match="reset"):
         Simulator().step(PUSH)
@@ -107,7 +107,7 @@ def test_step_before_reset_is_a_clear_error():
 
 def test_missing_vulkan_names_the_fix(tmp_path):
     code = (
-        "from physgen.sim import Simulator\n"
+        "from physgen.sim.simulator import Simulator\n"
         "from physgen.errors import SimulatorUnavailable\n"
         "try:\n    Simulator().reset('PickCube-v1', 0)\n"
         "except SimulatorUnavailable as e:\n    print('UNAVAILABLE', e)\n"
@@ -135,7 +135,7 @@ def test_probe_hides_then_reveals_the_cube(sim):
 
 @pytest.mark.parametrize("command, axis, sign", [("right 5cm", 1, 1), ("down 6cm", 2, -1), ("forward 4cm", 0, 1)])
 def test_typed_moves_travel_the_typed_distance(sim, command, axis, sign):
-    from physgen.action_text import parse_actions
+    from physgen.actions.language import parse_actions
 
     start = sim.reset("PushCube-v1", seed=0).ee_pose[:3]
     sim.step(parse_actions(command).actions)
@@ -145,7 +145,7 @@ def test_typed_moves_travel_the_typed_distance(sim, command, axis, sign):
 
 
 def test_display_render_is_a_large_third_person_view():
-    from physgen.sim import SimConfig, Simulator
+    from physgen.sim.simulator import SimConfig, Simulator
 
     simulator = Simulator(SimConfig(display_render=True))
     try:
@@ -158,7 +158,7 @@ def test_display_render_is_a_large_third_person_view():
 
 @pytest.mark.parametrize("scene", list(SCENES))
 def test_task_objects_have_segmentation_ids_from_18(sim, scene):
-    from physgen.scenes import FIRST_OBJECT_SEGMENTATION_ID
+    from physgen.sim.scenes import FIRST_OBJECT_SEGMENTATION_ID
 
     sim.reset(scene, 0)
     id_map = sim.env.unwrapped.segmentation_id_map

@@ -13,7 +13,7 @@ from app import session as session_module
 from app.env_pool import EnvPool, PoolConfig
 from app.export import export_episode, load_action_file
 from app.policy import let_physgen_act
-from physgen.sim import Simulator
+from physgen.sim.simulator import Simulator
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import h5py
 import numpy as np
 import pytest
 
-from physgen.episodes import CONVERTED_SUFFIX
+from physgen.data.episodes import CONVERTED_SUFFIX
 from physgen.errors import InputError
-from physgen.model import PhysGen
-from physgen.tokenizer import FrameTokenizer, TokenizerConfig
-from physgen.training import TrainConfig, train
+from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
+from physgen.model.world_model import PhysGen
+from physgen.train.world_model import TrainConfig, train
 
 TINY_MODEL = dict(token_dim=64, num_frame_tokens=4, chunk=3, history=3, dim=32, depth=2, heads=2, frame_head_width=32,
                   frame_head_depth=1, action_head_width=16, action_head_depth=1, lmtp=2, sample_steps=2)

@@ -1,16 +1,16 @@
 """The world-model env (tiny untrained model): the env interface (physgen.env), forking, the policy's
-action queue (physgen.policy), bad input."""
+action queue (physgen.model.policy), bad input."""
 
 import numpy as np
 import pytest
 from fake_simulator import FakeSimulator
 
-from physgen.camera import IMAGE_SIZE
+from physgen import IMAGE_SIZE
 from physgen.env import Env, EnvStep
 from physgen.errors import InputError
-from physgen.policy import WorldModelPolicy
-from physgen.sim import SimConfig, Simulator
-from physgen.world_env import WorldModelEnv, WorldObservation
+from physgen.model.policy import WorldModelPolicy
+from physgen.model.world_env import WorldModelEnv, WorldObservation
+from physgen.sim.simulator import SimConfig, Simulator
 
 
 @pytest.fixture

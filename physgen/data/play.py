@@ -10,7 +10,7 @@ each chunk is a new random choice between
 The chunks are the ones the studio sends (drive keys and typed moves are straight constant-speed
 chunks), so the model also trains on what its users will do.
 
-Episodes are stored as the corpus stores its scripted ones (physgen.videos): frames at every control
+Episodes are stored as the corpus stores its scripted ones (physgen.data.videos): frames at every control
 step and the actions, in `<out>/<scene>/ep_<seed>.h5` with source "play". The token pack reads
 them; training uses them for the frame loss only, never as demonstrations for the policy head.
 An existing file is skipped, so an interrupted run resumes.
@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from physgen import EVAL_SEED_START
-from physgen.action_text import DIRECTIONS, drive_chunk
-from physgen.camera import IMAGE_SIZE
-from physgen.control import DEFAULT_CHUNK_LEN, GRIPPER_CLOSED, GRIPPER_OPEN, chunks_to_target
-from physgen.episodes import PLAY_SOURCE
+from physgen.actions.language import DIRECTIONS, drive_chunk
+from physgen import IMAGE_SIZE
+from physgen.actions.space import DEFAULT_CHUNK_LEN, GRIPPER_CLOSED, GRIPPER_OPEN, chunks_to_target
+from physgen.data.episodes import PLAY_SOURCE
 from physgen.errors import InputError
-from physgen.scenes import TARGET_TASKS, get_scene
+from physgen.sim.scenes import TARGET_TASKS, get_scene
 
 PLAY_SEED_START = 5_000  # play seeds differ from the demos' (which start at 0)
 # Where play keeps the gripper (world frame, metres): the reachable table top and a safe height.
@@ -78,8 +78,8 @@ def generate_play(scene: str, num: int, out_dir: str | os.PathLike, chunks: int 
     """`num` play episodes of `chunks` chunks in a target scene; returns counts and speed."""
     from tqdm import tqdm
 
-    from physgen.sim import make_env
-    from physgen.videos import FrameRecorder, write_video
+    from physgen.sim.simulator import make_env
+    from physgen.data.videos import FrameRecorder, write_video
 
     if scene not in TARGET_TASKS:
         raise InputError(f"play is made in the target scenes {', '.join(TARGET_TASKS)}; got {scene!r}")

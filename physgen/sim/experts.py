@@ -2,7 +2,7 @@
 and random pushes used for the action-free video corpus.
 
 Target tasks (PushCube, PickCube, StackCube) use ManiSkill's own motion-planning solutions instead
-(see physgen.demos); these scripts cover scenes that have none.
+(see physgen.data.demos); these scripts cover scenes that have none.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import ACTION_DIM, GRIPPER_CLOSED, GRIPPER_OPEN, delta_action
+from physgen.actions.space import ACTION_DIM, GRIPPER_CLOSED, GRIPPER_OPEN, delta_action
 
 
 def motion_planning_solutions() -> dict:

@@ -1,6 +1,6 @@
 """The object-permanence probe: does the world model keep a cube that slides behind a wall?
 
-The simulator runs the probe scene's scripted push (physgen.experts.probe_waypoints), which hides
+The simulator runs the probe scene's scripted push (physgen.sim.experts.probe_waypoints), which hides
 the red cube behind the wall for several chunks and then reveals it past the wall. The world
 model imagines the same actions open loop from the real first frame.
 
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import DEFAULT_CHUNK_LEN, pad_to_chunks, world_to_pixel
-from physgen.experts import follow_waypoints, probe_waypoints
-from physgen.sim import Simulator
+from physgen.actions.space import DEFAULT_CHUNK_LEN, pad_to_chunks, world_to_pixel
+from physgen.sim.experts import follow_waypoints, probe_waypoints
+from physgen.sim.simulator import Simulator
 
 PROBE_SCENE = "PermanenceProbe-v1"
 DISC_RADIUS_PX = 4
@@ -74,7 +74,7 @@ def run_probe(sim: Simulator, seed: int = 0, chunk_len: int = DEFAULT_CHUNK_LEN)
     actions, pad = pad_to_chunks(np.asarray(scripted), chunk_len)
     if pad:
         record(sim.step(actions[-pad:]).observation)
-    from physgen.probe_scene import WALL_HALF_SIZE  # imports ManiSkill
+    from physgen.sim.probe_scene import WALL_HALF_SIZE  # imports ManiSkill
 
     return ProbeEpisode(seed, actions, np.stack(frames), np.asarray(visible), np.stack(centres), first_mask,
                         project_box(sim.actor_position("wall"), WALL_HALF_SIZE, camera, first_mask.shape))

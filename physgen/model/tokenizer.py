@@ -3,7 +3,7 @@
 A 128 px frame becomes an 8 x 16 x 16 continuous latent (stride 8); 2 x 2 patches of it are the
 frame's K_O = 64 tokens of dimension 32 (v0.2: 4 channels, 4 x 4 patches, 16 tokens of 64). No vector quantisation: tokens stay continuous and the
 world model's per-token diffusion head generates them.
-Its training lives in physgen.tokenizer_training.
+Its training lives in physgen.train.tokenizer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from physgen.camera import IMAGE_SIZE
+from physgen import IMAGE_SIZE
 from physgen.errors import InputError
 
 

@@ -1,7 +1,7 @@
 """Open-loop evaluation against the simulator on held-out seeds (>= EVAL_SEED_START).
 
 For each held-out expert episode (or, with actions="play", each held-out seed driven by random play
-chunks, physgen.play) the simulator and the world model start from the same real frame and receive
+chunks, physgen.data.play) the simulator and the world model start from the same real frame and receive
 the same actions (expert ones padded with holds to the horizon); the model never sees a real frame
 again. Play tests what expert actions cannot: whether the model follows commands it could not
 have guessed from the frames. Every chunk's predicted frame is compared with the simulator's frame:
@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from physgen import EVAL_SEED_START
-from physgen.control import ACTION_DIM
-from physgen.episodes import find_demo_episodes
+from physgen.actions.space import ACTION_DIM
+from physgen.data.episodes import find_demo_episodes
 from physgen.errors import InputError
-from physgen.metrics import frame_metrics
-from physgen.scenes import TARGET_TASKS
+from physgen.eval.metrics import frame_metrics
+from physgen.sim.scenes import TARGET_TASKS
 
 
 def episode_rollout(env, simulator, episode, horizon: int = 16):
@@ -47,7 +47,7 @@ def episode_rollout(env, simulator, episode, horizon: int = 16):
 def play_rollout(env, simulator, scene: str, seed: int, horizon: int = 16):
     """episode_rollout's outputs for a held-out seed driven by random play chunks, chosen on the
     simulator's state chunk by chunk as `physgen play` chooses them."""
-    from physgen.play import initial_gripper, play_chunk
+    from physgen.data.play import initial_gripper, play_chunk
 
     rng = np.random.default_rng(seed)
     first = simulator.reset(scene, seed)
@@ -66,7 +66,7 @@ def play_rollout(env, simulator, scene: str, seed: int, horizon: int = 16):
 
 def ensure_held_out_demos(eval_root, scenes=TARGET_TASKS, per_scene: int = 10) -> None:
     """Make the held-out demos (seeds >= EVAL_SEED_START) that eval_root lacks, with a progress bar."""
-    from physgen.demos import generate_demos
+    from physgen.data.demos import generate_demos
 
     have = {}
     for e in find_demo_episodes(eval_root, list(scenes)) if Path(eval_root).exists() else []:
@@ -93,7 +93,7 @@ def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene
     """Mean metrics of the world model and the baselines over held-out episodes: the expert demos
     under eval_root (actions="demos"), or held-out seeds driven by play chunks (actions="play").
 
-    env is a physgen.world_env.WorldModelEnv; simulator a physgen.sim.Simulator.
+    env is a physgen.model.world_env.WorldModelEnv; simulator a physgen.sim.simulator.Simulator.
     """
     import torch
 
@@ -137,7 +137,7 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START
     """Policy mode on held-out seeds: PhysGen proposes each chunk, the simulator runs it, PhysGen
     observes the real frame. Returns the success rate per scene and overall, and the mean control
     steps of the successful episodes."""
-    from physgen.policy import WorldModelPolicy
+    from physgen.model.policy import WorldModelPolicy
 
     policy = WorldModelPolicy(env)
     summary: dict = {"max_chunks": max_chunks, "seeds": list(seeds)}
@@ -168,7 +168,7 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START
 def permanence(env, simulator, seeds) -> dict:
     """The probe over held-out seeds: mean presence of the cube after it reappears (PhysGen, the
     tokenizer ceiling, ground truth) and how much of the wall PhysGen keeps in its worst frame."""
-    from physgen.permanence import after_reappearance, imagine, presence_scores, run_probe, wall_agreement
+    from physgen.eval.permanence import after_reappearance, imagine, presence_scores, run_probe, wall_agreement
 
     rows = {"model": [], "ceiling": [], "truth": [], "wall_min": [], "wall_min_ceiling": []}
     for seed in seeds:
@@ -204,14 +204,14 @@ def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes:
     its actions scores clearly lower with them than with "recorded".
 
     episodes picks the val episodes: "demos" (demonstrations, the probe's scripted pushes included:
-    the set every figure before play data used), "play" (physgen.play) or "all"."""
+    the set every figure before play data used), "play" (physgen.data.play) or "all"."""
     if action_source not in ACTION_SOURCES:
         raise InputError(f"action_source must be one of {ACTION_SOURCES}; got {action_source!r}")
     import torch
 
-    from physgen.dataset import TokenPackWindows, WindowConfig
-    from physgen.metrics import psnr
-    from physgen.rollout import Rollout
+    from physgen.data.dataset import TokenPackWindows, WindowConfig
+    from physgen.eval.metrics import psnr
+    from physgen.model.rollout import Rollout
 
     data = TokenPackWindows(pack, WindowConfig(history=horizon + 1, chunk=model.config.chunk, lookahead=1, start_stride=1), "val", episodes)
     starts = [i for i, (_, t0) in enumerate(data.index) if t0 == 0][:max_episodes]

@@ -1,9 +1,9 @@
-"""Training the frame tokenizer (physgen.tokenizer): frames, the weighted loss, and the loop.
+"""Training the frame tokenizer (physgen.model.tokenizer): frames, the weighted loss, and the loop.
 
 Training weights the L1 loss toward object pixels (segmentation ids of task objects, from the
 demos) and edges, because a VAE trained on plain pixel loss erases a 6-pixel cube (CALIBRATION
 notes). It reports PSNR on whole held-out frames and on their object pixels. Frames come from the
-demos and the corpus (`load_frames`) or from a frame pack (physgen.packs) on a machine without them.
+demos and the corpus (`load_frames`) or from a frame pack (physgen.data.packs) on a machine without them.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from physgen.camera import CAMERA_NAME, IMAGE_SIZE
+from physgen import IMAGE_SIZE
 from physgen.errors import InputError
-from physgen.metrics import psnr
-from physgen.permanence import PROBE_SCENE, cube_pixels
-from physgen.scenes import FIRST_OBJECT_SEGMENTATION_ID
-from physgen.tokenizer import FrameTokenizer, TokenizerConfig
+from physgen.eval.metrics import psnr
+from physgen.eval.permanence import PROBE_SCENE, cube_pixels
+from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
+from physgen.sim.camera import CAMERA_NAME
+from physgen.sim.scenes import FIRST_OBJECT_SEGMENTATION_ID
 
 
 # ----------------------------------------------------------------- training data
@@ -33,12 +34,12 @@ def load_frames(demos_root, videos_root, max_frames: int, seed: int = 0, split: 
     """Sample frames (N, H, W, 3) uint8 and object masks (N, H, W) bool from demos and the corpus.
 
     Half come from demos (with segmentation) and half from the corpus (no masks), when both
-    exist. split picks episodes by seed as physgen.dataset does.
+    exist. split picks episodes by seed as physgen.data.dataset does.
     """
     import h5py
 
-    from physgen.dataset import split_of_seed
-    from physgen.episodes import find_demo_episodes, find_video_episodes
+    from physgen.data.dataset import split_of_seed
+    from physgen.data.episodes import find_demo_episodes, find_video_episodes
 
     rng = np.random.default_rng(seed)
     demo_eps = [e for e in find_demo_episodes(demos_root) if split_of_seed(e.seed) == split] if demos_root else []

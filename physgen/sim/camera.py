@@ -3,11 +3,12 @@
 ManiSkill's default `base_camera` sees the whole room with a 90° field of view, so at 64-128 px a
 4 cm cube is 2-3 pixels and a VAE erases it. The studio camera looks at the workspace from the
 front with a narrower field of view: at 128 px a cube is about 6-8 pixels wide and the arm stays in
-frame. Constants only at import time (ManiSkill is imported when a pose is computed), so that the
-model side can read the frame size without the simulator.
+frame. ManiSkill is imported only when a pose is computed. The frame size is physgen.IMAGE_SIZE.
 """
 
 from __future__ import annotations
+
+from physgen import IMAGE_SIZE
 
 # The studio camera, as a sapien pose [x, y, z, qw, qx, qy, qz] so that it stays JSON-serialisable
 # inside ManiSkill trajectory files (env_info.env_kwargs.sensor_configs).
@@ -15,7 +16,6 @@ STUDIO_CAMERA_EYE = (0.5, 0.0, 0.45)
 STUDIO_CAMERA_TARGET = (-0.12, 0.0, 0.08)
 STUDIO_CAMERA_FOV = 1.0  # radians, vertical
 CAMERA_NAME = "base_camera"
-IMAGE_SIZE = 128  # frames are IMAGE_SIZE x IMAGE_SIZE: what the simulator renders and the tokenizer reads
 
 
 def studio_camera_pose() -> list[float]:

@@ -13,7 +13,7 @@ keeps objects in existence while they are hidden should predict the cube re-emer
 **Success Conditions:**
 - the cube's y is beyond +0.10 (past the wall) and it is still on the table.
 
-Visibility ground truth comes from the camera's segmentation (see `physgen.sim`), not from here:
+Visibility ground truth comes from the camera's segmentation (see `physgen.sim.simulator`), not from here:
 `evaluate()` runs before the frame is rendered.
 """
 
@@ -31,7 +31,8 @@ from mani_skill.utils.registration import register_env
 from mani_skill.utils.scene_builder.table import TableSceneBuilder
 from mani_skill.utils.structs import Pose
 
-from physgen.camera import CAMERA_NAME, IMAGE_SIZE, STUDIO_CAMERA_EYE, STUDIO_CAMERA_FOV, STUDIO_CAMERA_TARGET
+from physgen import IMAGE_SIZE
+from physgen.sim.camera import CAMERA_NAME, STUDIO_CAMERA_EYE, STUDIO_CAMERA_FOV, STUDIO_CAMERA_TARGET
 
 CUBE_HALF_SIZE = 0.02
 # Wide and tall enough that, seen from the studio camera, the whole cube is hidden while |y| < ~0.05.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from physgen.errors import InputError
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "physgen-small"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "physgen-small"
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
@@ -40,8 +40,8 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
     """(PhysGen, FrameTokenizer) in eval mode; clear errors for missing, corrupt or mismatched files."""
     import torch
 
-    from physgen.model import PhysGen
-    from physgen.tokenizer import FrameTokenizer
+    from physgen.model.tokenizer import FrameTokenizer
+    from physgen.model.world_model import PhysGen
 
     folder = resolve(name_or_path)
     if not (folder / "config.json").exists():
@@ -72,8 +72,8 @@ def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.Path
     measured after training)."""
     import shutil
 
-    from physgen.model import PhysGen
-    from physgen.tokenizer import FrameTokenizer
+    from physgen.model.tokenizer import FrameTokenizer
+    from physgen.model.world_model import PhysGen
 
     if sample_steps is not None and sample_steps < 1:
         raise InputError(f"sample_steps must be >= 1; got {sample_steps}")

@@ -23,11 +23,11 @@ import torch
 from torch.utils.data import Dataset
 
 from physgen import EVAL_SEED_START
-from physgen.camera import CAMERA_NAME
-from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN
-from physgen.episodes import CONVERTED_SUFFIX, Episode, find_demo_episodes, find_video_episodes
+from physgen.sim.camera import CAMERA_NAME
+from physgen.actions.space import ACTION_DIM, DEFAULT_CHUNK_LEN
+from physgen.data.episodes import CONVERTED_SUFFIX, Episode, find_demo_episodes, find_video_episodes
 from physgen.errors import InputError
-from physgen.packs import dequantize, read_token_pack
+from physgen.data.packs import dequantize, read_token_pack
 
 SPLITS = ("train", "val", "all")
 
@@ -77,7 +77,7 @@ class _H5Windows(Dataset):
             for t0 in range(0, max(ep.num_frames - 1, 1), config.start_stride)
         ]
         self._handles: dict[str, object] = {}
-        # Optional frame tokens by (path, key), (T, K, D) arrays from physgen.latents: windows then
+        # Optional frame tokens by (path, key), (T, K, D) arrays from physgen.data.latents: windows then
         # yield "frames" as tokens instead of pixels, and the h5 image data is never read.
         self.tokens = tokens
 
@@ -161,7 +161,7 @@ def _imitates(row: list) -> bool:
 
 
 class TokenPackWindows(Dataset):
-    """DemoWindows' windows read from a token pack (physgen.packs): tokens instead of pixels,
+    """DemoWindows' windows read from a token pack (physgen.data.packs): tokens instead of pixels,
     everything in memory, windows starting every `frame_stride` control steps."""
 
     def __init__(self, folder: str | os.PathLike, config: WindowConfig | None = None, split: str = "train", episodes: str = "all"):

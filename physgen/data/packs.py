@@ -3,16 +3,16 @@
 - A **frame pack** (`frames.npz`) holds a sample of frames for tokenizer training: JPEG at quality
   95 without chroma subsampling (about 40 dB, far above what the VAE reaches, and a tenth of the raw
   size), with object masks as packed bits. Frames come from the demos (with segmentation) and the
-  corpus, half each, as `physgen.tokenizer.load_frames` samples them.
+  corpus, half each, as `physgen.model.tokenizer.load_frames` samples them.
 - A **token pack** (`tokens.safetensors` + `tokens.json`) holds, for every episode with actions
   (expert demos and the corpus's scripted episodes, the probe's included), the tokens of the frames
   that training windows read (control steps t with t % frame_stride == 0) and all actions. Tokens
   are stored as 8 bits per value with a per-dimension offset and step (over +-5 std): the rounding
   error is under 1 % of a token's spread, far below the world model's own error and the context
   noise it is trained with, and it halves the pack against fp16. The pack records the tokenizer
-  that made it, weights and config (physgen.latents.tokenizer_id).
+  that made it, weights and config (physgen.data.latents.tokenizer_id).
 
-`physgen.dataset.TokenPackWindows` reads a token pack.
+`physgen.data.dataset.TokenPackWindows` reads a token pack.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def read_frame_pack(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------- tokens (world-model training)
 def write_token_pack(episodes: list, tokens: dict, actions: dict, out_dir: str | os.PathLike, frame_stride: int, tokenizer_key: str) -> int:
-    """Write the pack of `episodes` (physgen.dataset.Episode with actions).
+    """Write the pack of `episodes` (physgen.data.dataset.Episode with actions).
 
     tokens[(path, key)] is (ceil((T + 1) / frame_stride), K, D): the frames at control steps
     0, s, 2s, ...; actions[(path, key)] is (T, 7). Returns the size in bytes."""
@@ -129,7 +129,7 @@ def episodes_with_actions(demos_root, videos_root, play_root=None) -> tuple[list
     import h5py
 
     from physgen import EVAL_SEED_START
-    from physgen.episodes import find_demo_episodes, find_video_episodes
+    from physgen.data.episodes import find_demo_episodes, find_video_episodes
 
     episodes, actions = [], {}
     demos = find_demo_episodes(demos_root) if demos_root and Path(demos_root).exists() else []
@@ -152,8 +152,8 @@ def build_token_pack(tokenizer_dir, demos_root, videos_root, out_dir, frame_stri
                      play_root=None) -> dict:
     """Encode the frames at every frame_stride-th control step of every episode with actions
     (through the latent cache, so a re-run encodes only new episodes) and write a token pack."""
-    from physgen.latents import episode_tokens, tokenizer_id
-    from physgen.tokenizer import FrameTokenizer
+    from physgen.data.latents import episode_tokens, tokenizer_id
+    from physgen.model.tokenizer import FrameTokenizer
 
     if frame_stride < 1:
         raise InputError(f"frame_stride must be >= 1; got {frame_stride}")

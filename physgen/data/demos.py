@@ -1,6 +1,6 @@
 """Expert demonstrations in ManiSkill's own h5 + json trajectory format.
 
-Pipeline per shard of seeds:
+Pipeline per shard of seeds (ManiSkill's tools, in physgen.sim.recording):
 1. ManiSkill's motion-planning solution runs in pd_joint_pos and RecordEpisode keeps the successful
    episodes (actions + env states) in `<out>/<scene>/raw/shard_XXXX.h5`.
 2. ManiSkill's replay_trajectory converts them to pd_ee_delta_pose (the studio's action space) and
@@ -15,8 +15,6 @@ unfinished shard. Seeds are deterministic: shard k tries seeds
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -25,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from physgen import EVAL_SEED_START
-from physgen.camera import IMAGE_SIZE
-from physgen.control import CONTROL_MODE
-from physgen.episodes import CONVERTED_SUFFIX, DEMO_OBS_MODE
+from physgen import IMAGE_SIZE
+from physgen.actions.space import CONTROL_MODE
+from physgen.data.episodes import CONVERTED_SUFFIX, DEMO_OBS_MODE
 from physgen.errors import InputError
-from physgen.experts import motion_planning_solutions, run_motion_planning
-from physgen.scenes import TARGET_TASKS, get_scene
+from physgen.sim.experts import motion_planning_solutions
+from physgen.sim.recording import record_motion_planning, replay_trajectory
+from physgen.sim.scenes import TARGET_TASKS, get_scene
 
 
 @dataclass
@@ -118,7 +117,7 @@ def generate_demos(
             want = min(shard_size, num - report.demos)
             seeds = range(seed_start + shard * stride, seed_start + (shard + 1) * stride)
             bar.set_postfix_str(f"shard {shard}: planning")
-            planned, successes = _plan_shard(spec.env_id, seeds, want, raw_h5, image_size)
+            planned, successes = record_motion_planning(spec.env_id, seeds, want, raw_h5, image_size)
             report.planned += planned
             report.plan_successes += successes
             bar.set_postfix_str(f"shard {shard}: converting to {CONTROL_MODE}")
@@ -140,55 +139,8 @@ def generate_demos(
     return report
 
 
-def _plan_shard(env_id: str, seeds, want: int, raw_h5: Path, image_size: int) -> tuple[int, int]:
-    from mani_skill.utils.wrappers.record import RecordEpisode
-
-    from physgen.sim import make_env
-
-    for stale in (raw_h5, raw_h5.with_suffix(".json")):
-        stale.unlink(missing_ok=True)
-    # The task's own episode limit is kept: it is recorded in the json that replay_trajectory reads.
-    env = make_env(env_id, image_size, obs_mode="none", control_mode="pd_joint_pos", render_mode="rgb_array", max_episode_steps=None)
-    env = RecordEpisode(
-        env,
-        output_dir=str(raw_h5.parent),
-        trajectory_name=raw_h5.stem,
-        save_video=False,
-        source_type="motionplanning",
-        source_desc="ManiSkill's motion-planning solution, via physgen demos",
-        record_reward=False,
-        save_on_reset=False,
-    )
-    planned = successes = 0
-    try:
-        for seed in seeds:
-            if successes >= want:
-                break
-            planned += 1
-            ok = run_motion_planning(env, env_id, seed)
-            env.flush_trajectory(save=ok)
-            successes += ok
-    finally:
-        env.close()
-    return planned, successes
-
-
 def _convert_shard(raw_h5: Path, converted_h5: Path) -> int:
-    from mani_skill.trajectory import replay_trajectory as rt
-
-    args = rt.Args(
-        traj_path=str(raw_h5),
-        obs_mode=DEMO_OBS_MODE,
-        target_control_mode=CONTROL_MODE,
-        save_traj=True,
-        use_first_env_state=True,
-        sim_backend="physx_cpu",
-        num_envs=1,
-    )
-    # replay_trajectory draws a progress bar per episode on stderr; the shard-level bar is enough.
-    # Errors still propagate as exceptions.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        rt.main(args)
+    replay_trajectory(raw_h5, DEMO_OBS_MODE, CONTROL_MODE)
     produced = raw_h5.parent / (raw_h5.stem + CONVERTED_SUFFIX + ".h5")
     tmp = converted_h5.with_name(converted_h5.name + ".tmp")
     shutil.move(produced, tmp)

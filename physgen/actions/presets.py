@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from physgen.action_text import move_command
+from physgen.actions.language import move_command
 from physgen.errors import InputError
 
 APPROACH_HEIGHT = 0.08  # metres above the object's centre before descending

@@ -16,7 +16,7 @@ import numpy as np
 
 from physgen.env import EnvObservation
 from physgen.errors import InputError
-from physgen.world_env import WorldModelEnv
+from physgen.model.world_env import WorldModelEnv
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Plan:
 class WorldModelPolicy:
     def __init__(self, world: WorldModelEnv):
         if not isinstance(world, WorldModelEnv):
-            raise InputError(f"WorldModelPolicy needs a physgen.world_env.WorldModelEnv; got {type(world).__name__}")
+            raise InputError(f"WorldModelPolicy needs a physgen.model.world_env.WorldModelEnv; got {type(world).__name__}")
         self.world = world
         self.reset()
 

@@ -1,7 +1,7 @@
 """Scene registry: the ManiSkill tasks PhysGen Studio knows.
 
-All scenes are rendered from the studio camera (physgen.camera) and controlled in the action space
-of physgen.control.
+All scenes are rendered from the studio camera (physgen.sim.camera) and controlled in the action space
+of physgen.actions.space.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def register_scenes() -> None:
     """Import ManiSkill's envs and register our own (the probe scene) with gymnasium."""
     import mani_skill.envs  # noqa: F401  (registers ManiSkill's tasks)
 
-    import physgen.probe_scene  # noqa: F401  (registers PermanenceProbe-v1)
+    import physgen.sim.probe_scene  # noqa: F401  (registers PermanenceProbe-v1)
 
 # ManiSkill numbers segmentation ids in build order: the Panda's links (1-15), then the table
 # (16) and the ground (17), then the task's objects. So in every studio scene with the Panda,

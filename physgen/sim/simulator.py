@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.camera import CAMERA_NAME, IMAGE_SIZE, studio_sensor_configs
-from physgen.control import CONTROL_MODE, DEFAULT_CHUNK_LEN, validate_actions
+from physgen import IMAGE_SIZE
+from physgen.actions.space import CONTROL_MODE, DEFAULT_CHUNK_LEN, validate_actions
 from physgen.env import EnvStep, chunk_ends
 from physgen.errors import VULKAN_FIX, InputError, SimulatorUnavailable
-from physgen.scenes import SCENES, SceneSpec, get_scene, register_scenes
+from physgen.sim.camera import CAMERA_NAME, studio_sensor_configs
+from physgen.sim.scenes import SCENES, SceneSpec, get_scene, register_scenes
 
 MAX_SEED = 2**31 - 1
 # Words in SAPIEN/Vulkan start-up errors that mean "no usable Vulkan device".

@@ -1,7 +1,7 @@
 """The recorded episodes on disk: where the converted demos and the corpus videos are, and their seeds.
 
 Readers (datasets, packs, the token cache, evaluation) find episodes here without importing the
-generators that wrote them (physgen.demos and physgen.videos need ManiSkill).
+generators that wrote them (physgen.data.demos and physgen.data.videos need ManiSkill).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from physgen.control import CONTROL_MODE
+from physgen.actions.space import CONTROL_MODE
 
 DEMO_OBS_MODE = "rgb+segmentation"
-PLAY_SOURCE = "play"  # the h5 `source` attribute of play episodes (physgen.play writes them)
+PLAY_SOURCE = "play"  # the h5 `source` attribute of play episodes (physgen.data.play writes them)
 # ManiSkill's replay_trajectory names its output <input stem>.<obs mode>.<control mode>.<backend>.h5.
 CONVERTED_SUFFIX = f".{DEMO_OBS_MODE}.{CONTROL_MODE}.physx_cpu"
 
@@ -28,7 +28,7 @@ class Episode:
     seed: int
     num_frames: int  # T + 1 for T actions
     # Whether the actions are demonstrations for the policy head to imitate; play episodes (random
-    # drive chunks, physgen.play) train the frame prediction only.
+    # drive chunks, physgen.data.play) train the frame prediction only.
     imitate: bool = True
 
 

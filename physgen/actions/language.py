@@ -11,7 +11,7 @@ Commands are separated by ';' or newlines. Each may end with a repeat 'xN' (e.g.
 Directions are in the world frame as seen from the studio camera: right = +y, left = -y,
 forward = +x (toward the camera), back = -x, up = +z. Moves and gripper changes fill whole chunks of
 `chunk_len` control steps so that every command is a whole physical step for the world model.
-Move commands are scaled for the measured tracking of delta control (physgen.control.TRACKING), so a
+Move commands are scaled for the measured tracking of delta control (physgen.actions.space.TRACKING), so a
 typed distance is the distance the gripper actually travels, to about a centimetre.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN, EFFECTIVE_METERS_PER_UNIT, GRIPPER_CLOSED, GRIPPER_OPEN, validate_actions
+from physgen.actions.space import ACTION_DIM, DEFAULT_CHUNK_LEN, EFFECTIVE_METERS_PER_UNIT, GRIPPER_CLOSED, GRIPPER_OPEN, validate_actions
 from physgen.errors import InputError
 
 DIRECTIONS = {

@@ -1,7 +1,7 @@
 """`physgen train`: stage 1 (video pretraining, frames only) and stage 2 (action fine-tuning).
 
 Runs on CPU by default and under `accelerate launch` on several GPUs or nodes unchanged (the loop
-goes through accelerate's Accelerator). Frames are read as cached tokens (physgen.latents).
+goes through accelerate's Accelerator). Frames are read as cached tokens (physgen.data.latents).
 Checkpoints every `val_every` steps to `<out>/state/` (resume by running the same command), a
 validation loss on the seed-split val episodes, and loss curves in `<out>/loss.csv` + `loss.html`.
 The finished model is written to `<out>/model/` with save_pretrained (LoRA merged in).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from physgen.dataset import EPISODE_SETS
+from physgen.data.dataset import EPISODE_SETS
 from physgen.errors import InputError
 
 STAGES = ("video", "actions")
@@ -49,7 +49,7 @@ class TrainConfig:
     seed: int = 0
     latent_cache: str = "data/latents"
     token_pack: str | None = None  # read windows from a `physgen pack --tokens` folder instead (no h5, no tokenizer)
-    pack_episodes: str = "all"  # which of the pack's episodes: "all", "demos" or "play" (physgen.dataset.EPISODE_SETS)
+    pack_episodes: str = "all"  # which of the pack's episodes: "all", "demos" or "play" (physgen.data.dataset.EPISODE_SETS)
     workers: int = 0  # DataLoader worker processes
     cosine: bool = False  # decay the learning rate to 10 % over the run's time budget (after a 200-step warm-up)
 
@@ -70,8 +70,8 @@ class TrainConfig:
 
 
 def build_datasets(cfg: TrainConfig, model_config, tokenizer):
-    from physgen.dataset import DemoWindows, TokenPackWindows, VideoWindows, WindowConfig
-    from physgen.latents import episode_tokens
+    from physgen.data.dataset import DemoWindows, TokenPackWindows, VideoWindows, WindowConfig
+    from physgen.data.latents import episode_tokens
 
     if cfg.token_pack:
         if cfg.stage != "actions":
@@ -98,7 +98,7 @@ def build_datasets(cfg: TrainConfig, model_config, tokenizer):
 
 
 def _build_model(cfg: TrainConfig, state_dir: Path):
-    from physgen.model import PhysGen
+    from physgen.model.world_model import PhysGen
 
     if cfg.init and cfg.model:
         # A changed head (e.g. lmtp=1 for the ablation): the init's weights where shapes still match.
@@ -155,7 +155,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    from physgen.tokenizer import FrameTokenizer
+    from physgen.model.tokenizer import FrameTokenizer
 
     out = Path(cfg.out_dir)
     state_dir = out / "state"
@@ -165,7 +165,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     model = _build_model(cfg, state_dir)
     mcfg = model.config
     if cfg.token_pack:
-        from physgen.packs import read_token_pack
+        from physgen.data.packs import read_token_pack
 
         meta = read_token_pack(cfg.token_pack)[1]
         tokenizer, shape = None, (meta["num_tokens"], meta["token_dim"])

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from physgen.model import PhysGen
-from physgen.transformer import TokenLayout
+from physgen.model.transformer import TokenLayout
+from physgen.model.world_model import PhysGen
 
 
 @dataclass

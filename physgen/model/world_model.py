@@ -41,10 +41,10 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from torch.nn import functional as F
 
-from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN
+from physgen.actions.space import ACTION_DIM, DEFAULT_CHUNK_LEN
 from physgen.errors import InputError
-from physgen.heads import ActionDiT, Diffusion, FrameHead, JointFrameHead
-from physgen.transformer import PhysicalTransformer, TokenLayout
+from physgen.model.heads import ActionDiT, Diffusion, FrameHead, JointFrameHead
+from physgen.model.transformer import PhysicalTransformer, TokenLayout
 
 SCHEDULERS = ("ddpm", "ddim", "flow")
 ACTION_TOKENS = ("continuous", "discrete")

@@ -4,7 +4,7 @@ The app steps a WorldModelEnv and a Simulator with the same actions (DIAMOND's p
 world model starts from the simulator's real first frame of (scene, seed); after that it only
 imagines. Actions are consumed in chunks of L (the model's physical step); a trailing partial chunk
 is padded by holding still with the last gripper command. Policy mode is its own class
-(physgen.policy.WorldModelPolicy), built on `imagine`, `propose` and `observe` here.
+(physgen.model.policy.WorldModelPolicy), built on `imagine`, `propose` and `observe` here.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from physgen.control import pad_to_chunks, validate_actions
+from physgen.actions.space import pad_to_chunks, validate_actions
 from physgen.env import EnvStep
 from physgen.errors import InputError
-from physgen.rollout import Rollout
+from physgen.model.rollout import Rollout
 
 
 @dataclass

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from physgen.action_text import actions_to_text, parse_actions
-from physgen.control import ACTION_DIM, DEFAULT_CHUNK_LEN, validate_actions
+from physgen.actions.language import actions_to_text, parse_actions
+from physgen.actions.space import ACTION_DIM, DEFAULT_CHUNK_LEN, validate_actions
 from physgen.errors import InputError
-from physgen.scenes import get_scene
+from physgen.sim.scenes import get_scene
 
 FORMAT = "physgen-actions/1"
 MAX_FILE_BYTES = 2_000_000

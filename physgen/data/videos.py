@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from physgen import EVAL_SEED_START
-from physgen.camera import CAMERA_NAME, IMAGE_SIZE
-from physgen.control import CONTROL_MODE
+from physgen import IMAGE_SIZE
+from physgen.sim.camera import CAMERA_NAME
+from physgen.actions.space import CONTROL_MODE
 from physgen.errors import InputError
-from physgen.experts import follow_waypoints, probe_waypoints, random_push_waypoints, run_motion_planning
-from physgen.scenes import TARGET_TASKS
+from physgen.sim.experts import follow_waypoints, probe_waypoints, random_push_waypoints, run_motion_planning
+from physgen.sim.scenes import TARGET_TASKS
 
 BLOCK = 10  # videos of one scene made in a row
 MIN_FRAMES = 16  # shorter episodes (a planner that failed at once) are not worth storing
@@ -142,7 +143,7 @@ class _SceneRecorder:
     """One env of a corpus scene that records the studio camera at every control step."""
 
     def __init__(self, scene: str, image_size: int):
-        from physgen.sim import make_env
+        from physgen.sim.simulator import make_env
 
         self.scene, self.spec = scene, CORPUS_SCENES[scene]
         control_mode = "pd_joint_pos" if self.spec.motion == "motionplanning" else "pd_ee_delta_pose"
