@@ -295,6 +295,10 @@ def _summary(session: StudioSession, steps: int, pad: int, chunk_len: int) -> st
 @one_at_a_time
 def scrub(session: StudioSession | None, chunk):
     """Show the frames at a chunk boundary. Returns (sim image, predicted image, branch A image, status)."""
+    return _scrub(session, chunk)
+
+
+def _scrub(session: StudioSession | None, chunk):
     if session is None or session.scene is None:
         return blank(), blank(), gr.Image(value=None, visible=False), "⚠️ Load a scene first."
     shown = _clip_chunk(session, chunk)
@@ -307,7 +311,7 @@ def scrub(session: StudioSession | None, chunk):
 @one_at_a_time
 def scrub_probe(session: StudioSession | None, chunk):
     """The permanence tab's scrubber (no fork there). Returns (sim image, predicted image, status)."""
-    real, predicted, _, status = scrub(session, chunk)
+    real, predicted, _, status = _scrub(session, chunk)
     return real, predicted, status
 
 

@@ -62,8 +62,10 @@ class StudioSession:
     other: Branch | None = None  # after "Fork here": the first branch, played next to this one
     gripper: float = 1.0  # the drive mode's gripper command (1 open, -1 closed)
     # The queue runs several requests at once; this keeps one session's requests (a Run and a drive
-    # press, say) from stepping its simulator together. Other sessions never wait on it.
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    # press, say) from stepping its simulator together. Other sessions never wait on it. A plain Lock,
+    # not an RLock: Gradio resumes a streaming callback on whichever worker thread is free, so the
+    # thread that releases it may not be the one that took it. Callbacks therefore never nest.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     last_used: float = field(default_factory=time.monotonic)  # for releasing idle simulators
 
     @property

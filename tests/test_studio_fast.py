@@ -214,7 +214,27 @@ def test_a_streaming_callback_stays_a_generator_and_holds_the_lock_until_it_ends
     @one_at_a_time
     def stream(session):
         for k in range(2):
-            yield k, session.lock._is_owned()
+            yield k, session.lock.locked()
 
     assert inspect.isgeneratorfunction(stream)
     assert list(stream(StudioSession())) == [(0, True), (1, True)]
+
+
+def test_a_streaming_callback_may_be_resumed_on_another_thread():
+    """Gradio runs each step of a generator on whichever worker thread is free."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.session import StudioSession, one_at_a_time
+
+    @one_at_a_time
+    def stream(session):
+        yield "first"
+        yield "second"
+
+    session = StudioSession()
+    updates = stream(session)
+    with ThreadPoolExecutor(1) as first, ThreadPoolExecutor(1) as second:
+        assert first.submit(next, updates).result() == "first"
+        assert second.submit(next, updates).result() == "second"
+        assert second.submit(next, updates, None).result() is None  # the end: the lock is released there
+    assert not session.lock.locked()
