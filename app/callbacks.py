@@ -82,8 +82,12 @@ class StudioView(NamedTuple):
     scrubber: Any  # gr.Slider update
 
 
-def view(session: StudioSession, status: str, chunk: int | None = None) -> StudioView:
-    """The studio's standard outputs for `session`, showing chunk `chunk` (default: the last)."""
+def view(session: StudioSession, status: str, chunk: int | None = None, plots: bool = True) -> StudioView:
+    """The studio's standard outputs for `session`, showing chunk `chunk` (default: the last).
+
+    plots=False leaves both plots as they are on the page (gr.skip()): for the update that shows
+    PhysGen's frame before the simulator's, when neither plot has changed yet. A plotly figure
+    costs about 30 ms to build."""
     last = session.num_chunks
     chunk = _clip_chunk(session, chunk)
     targets = [t for _, t in session.targets]
@@ -97,8 +101,8 @@ def view(session: StudioSession, status: str, chunk: int | None = None) -> Studi
         predicted_image(session, chunk),
         branch_image(session, chunk),
         status,
-        divergence_figure(session.divergence, other.divergence if other else None, other.fork_chunk if other else None),
-        trajectory_figure(session.commanded, session.executed, targets),
+        divergence_figure(session.divergence, other.divergence if other else None, other.fork_chunk if other else None) if plots else gr.skip(),
+        trajectory_figure(session.commanded, session.executed, targets) if plots else gr.skip(),
         gr.Slider(minimum=session.dropped, maximum=max(last, session.dropped + 1), value=chunk, step=1, interactive=last > session.dropped),
     )
 
@@ -261,7 +265,7 @@ def run_actions(session: StudioSession | None, text: str):
         progress = f"Chunk {i}/{len(chunks)}"
         for env, _ in step_envs(session, chunk):
             if env is session.world and session.sim is not None:
-                yield view(session, f"{progress}: PhysGen has imagined this chunk; the simulator is executing it…")
+                yield view(session, f"{progress}: PhysGen has imagined this chunk; the simulator is executing it…", plots=False)
         if i < len(chunks):  # the last chunk's frame comes with the summary: one view (3 images, 2 plots) less to send
             yield view(session, f"{progress} done.")
     yield view(session, _summary(session, len(actions), pad, chunk_len))

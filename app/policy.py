@@ -56,7 +56,7 @@ def let_physgen_act(session: StudioSession | None, chunks):
         actions = _select_chunk(policy, observation)
         session.predicted.append(policy.last_plan.imagined)
         yield view(session, f"Policy chunk {i}/{n}: PhysGen imagines the next frame (right) and proposes {len(actions)} actions; "
-                   "the simulator runs them…")
+                   "the simulator runs them…", plots=False)
         if session.sim is not None:
             try:
                 result = session.sim.step(actions)

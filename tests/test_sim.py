@@ -36,6 +36,17 @@ def test_same_seed_and_actions_give_same_frames(sim):
     np.testing.assert_array_equal(first, second)
 
 
+def test_a_chunk_observed_only_at_its_end_equals_one_observed_every_step(sim):
+    """Steps inside a chunk skip the camera; the physics, poses and end frame are the same."""
+    sim.reset("PushCube-v1", seed=3)
+    chunk = sim.step(PUSH)
+    sim.reset("PushCube-v1", seed=3)
+    each = [sim.step(action) for action in PUSH]  # a one-step chunk is always observed
+    np.testing.assert_array_equal(chunk.frames[-1], each[-1].frames[-1])
+    np.testing.assert_allclose(chunk.ee_poses, np.concatenate([s.ee_poses for s in each]), atol=1e-6)
+    assert chunk.observation.object_pixels == each[-1].observation.object_pixels
+
+
 def test_different_seeds_differ(sim):
     a = sim.reset("PickCube-v1", seed=1).frame
     b = sim.reset("PickCube-v1", seed=2).frame

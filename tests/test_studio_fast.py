@@ -55,6 +55,15 @@ def test_run_streams_prediction_before_simulation_and_plots_divergence(load):
     np.testing.assert_allclose(session.executed[-1] - session.executed[0], [0, 0.05, -0.03], atol=0.005)
 
 
+def test_the_update_with_only_physgens_frame_leaves_the_plots_as_they_are(load):
+    import gradio as gr
+
+    session = load()
+    imagined, done, *_ = callbacks.run_actions(session, "right 5cm; down 3cm")
+    assert imagined.divergence == gr.skip() and imagined.trajectory == gr.skip()  # an update that changes nothing
+    assert len(done.divergence.data[0].x) == 1 and len(done.trajectory.data) >= 1
+
+
 def test_a_new_run_continues_the_episode_and_partial_chunks_are_padded(load):
     session = load()
     last(callbacks.run_actions(session, "up 2cm"))
