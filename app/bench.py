@@ -8,8 +8,8 @@ Each figure comes with a baseline measured in the same run:
   gradio_import_s, a bare `python -c "import gradio"` on the same machine.
 - first_load_scene_s (simulator env creation + checkpoint load) and load_scene_s (a warm reload).
 
-`--sessions N` (issue 10): a served app and N gradio_client sessions at once, each loading its own
-scene and seed and running one chunk; p50 and p95 of the chunk's time against a single user in the
+`--sessions N` (issue 10): a served app and N gradio_client sessions at once (in a child process,
+as remote browsers would be), each loading its own scene and seed and running one chunk; p50 and p95 of the chunk's time against a single user in the
 same run, and a cross-talk check (each session's final gripper position against the same actions
 replayed alone in a fresh simulator). Also the first load of each scene in a new session once the
 server is warm (the env pool is full). `--rss-steps N`: resident memory over N control steps of
@@ -130,7 +130,8 @@ def _gripper(status: str):
 def _session_run(url: str, scene: str, seed: int, program: str, barrier=None) -> dict:
     from gradio_client import Client
 
-    client = Client(url, verbose=False)
+    # The page's images stay on the server (a browser would fetch them on the user's machine).
+    client = Client(url, verbose=False, download_files=False)
     start = time.perf_counter()
     client.predict(scene, seed, False, api_name="/load_scene")
     load_s = time.perf_counter() - start
@@ -159,9 +160,31 @@ def _replay_alone(scene: str, seed: int, program: str) -> list[float]:
         sim.close()
 
 
+def _sessions_process(url: str, n: int, loaded, go, results) -> None:
+    """In a child process (so that the clients do not share the server's GIL, as browsers would
+    not): n sessions each load their scene; then, on `go`, all run one chunk at once."""
+    import threading
+
+    from physgen.sim.scenes import SCENES
+
+    scenes, barrier, out, threads = list(SCENES), threading.Barrier(n + 1), [None] * n, []
+    for i in range(n):
+        def one(i=i):
+            out[i] = _session_run(url, scenes[i % len(scenes)], 200 + i, PROGRAMS[i % len(PROGRAMS)], barrier)
+        threads.append(threading.Thread(target=one))
+        threads[-1].start()
+    barrier.wait()  # every session has loaded its scene
+    loaded.set()
+    go.wait()
+    barrier.wait()  # go: the chunks run at once
+    for thread in threads:
+        thread.join()
+    results.put(out)
+
+
 def concurrent_sessions(n: int = 8, single_repeats: int = 3) -> dict:
     """N sessions at once against one user alone, in one served app (see the module docstring)."""
-    import threading
+    import multiprocessing
 
     from physgen.sim.scenes import SCENES
 
@@ -176,17 +199,16 @@ def concurrent_sessions(n: int = 8, single_repeats: int = 3) -> dict:
             _wait_for_pool(scenes)
         single = [_session_run(url, scenes[0], 100 + k, PROGRAMS[0])["chunk_s"] for k in range(single_repeats)]
         _wait_for_pool(scenes)
-        barrier, results, threads = threading.Barrier(n + 1), [None] * n, []  # the sessions and this thread
-        for i in range(n):
-            def one(i=i):
-                results[i] = _session_run(url, scenes[i % len(scenes)], 200 + i, PROGRAMS[i % len(PROGRAMS)], barrier)
-            threads.append(threading.Thread(target=one))
-            threads[-1].start()
-        barrier.wait()  # every session has loaded its scene
-        _wait_for_pool(scenes)
-        barrier.wait()  # go: the chunks run at once
-        for thread in threads:
-            thread.join()
+        spawn = multiprocessing.get_context("spawn")  # the server's threads make fork unsafe
+        loaded, go, queue = spawn.Event(), spawn.Event(), spawn.Queue()
+        clients = spawn.Process(target=_sessions_process, args=(url, n, loaded, go, queue))
+        clients.start()
+        if not loaded.wait(timeout=600):
+            raise TimeoutError("the sessions did not load their scenes")
+        _wait_for_pool(scenes)  # the pool refilled: the chunks are timed on a warm server
+        go.set()
+        results = queue.get(timeout=600)
+        clients.join(timeout=60)
     finally:
         demo.close()
     chunk = sorted(r["chunk_s"] for r in results)

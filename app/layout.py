@@ -21,6 +21,11 @@ from physgen.sim.scenes import SCENES
 # Requests the queue runs at once (PHYSGEN_CONCURRENCY overrides it, e.g. to bench against 1); each
 # session has its own simulator, and the model is read-only.
 CONCURRENCY = 2
+# Torch threads per request (PHYSGEN_TORCH_THREADS overrides it). Measured on 2 cores with
+# `python -m app.bench --sessions 8`: one thread made a single user's chunk faster (0.68 s against
+# 0.86 s with torch's default of one per core) and 8 sessions' p95 lower (5.0 s against 6.1 s); the
+# model's operations are too small to gain from splitting, and requests run side by side.
+TORCH_THREADS = 1
 # An idle session (no request that updates it) is deleted after this long and its simulator goes
 # back to the pool (gr.State's time_to_live).
 IDLE_RELEASE_S = 900
@@ -152,10 +157,13 @@ def build_app() -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **kwargs):
-    """Queue (CONCURRENCY requests at once), start filling the simulator pool, and serve with the page's script."""
+    """Queue (CONCURRENCY requests at once, TORCH_THREADS each), start filling the simulator pool, and serve with the page's script."""
+    import torch
+
     from app.env_pool import shared_pool
     from physgen.sim.simulator import Simulator
 
+    torch.set_num_threads(int(os.environ.get("PHYSGEN_TORCH_THREADS", TORCH_THREADS)))
     demo.queue(default_concurrency_limit=int(os.environ.get("PHYSGEN_CONCURRENCY", CONCURRENCY)))
     shared_pool(Simulator, callbacks.chunk_length()).prewarm(list(SCENES))
     return demo.launch(js=STUDIO_JS, css=CSS, **kwargs)

@@ -1,5 +1,6 @@
 """One real-browser test: Debian chromium driven by Playwright against the served app."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -64,21 +65,36 @@ def image_pixels(page, elem_id: str, settle_s: float = 10.0) -> np.ndarray:
         time.sleep(0.5)
 
 
-def test_load_click_type_run_and_probe_in_a_real_browser(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def screenshots() -> Path:
+    """The git-ignored folder the browser tests save their screenshots to."""
     shots = ROOT / "screenshots"
     shots.mkdir(exist_ok=True)
+    return shots
+
+
+@contextlib.contextmanager
+def studio_page(server: str, tmp_path: Path):
+    """A fresh headless chromium on the studio page, its default scene loaded."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         # A persistent context in tmp_path is a fresh, empty profile every run.
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, viewport={"width": 1400, "height": 1300}
         )
-        page = browser.new_page()
-        page.goto(server, wait_until="load")
-        page.get_by_role("button", name="Load scene").click()
-        page.get_by_text("Loaded", exact=False).first.wait_for(timeout=90_000)
+        try:
+            page = browser.new_page()
+            page.goto(server, wait_until="load")
+            page.get_by_role("button", name="Load scene").click()
+            page.get_by_text("Loaded", exact=False).first.wait_for(timeout=90_000)
+            yield page
+        finally:
+            browser.close()
 
+
+def test_load_click_type_run_and_probe_in_a_real_browser(server, tmp_path):
+    shots = screenshots()
+    with studio_page(server, tmp_path) as page:
         # A click on the table adds a move to the actions box and a marker on the image.
         textarea = page.locator("#actions-text textarea")
         textarea.fill("")
@@ -100,7 +116,6 @@ def test_load_click_type_run_and_probe_in_a_real_browser(server, tmp_path):
         page.get_by_role("button", name="Run the occlusion probe").click()
         page.get_by_text("Mean presence after it reappears", exact=False).first.wait_for(timeout=120_000)
         page.screenshot(path=str(shots / "browser_probe.png"), full_page=True)
-        browser.close()
     assert clicked.startswith("move ")
     assert frame.std() > 10, "simulator image is blank"
     assert prediction.std() > 10, "prediction image is blank"
@@ -109,18 +124,8 @@ def test_load_click_type_run_and_probe_in_a_real_browser(server, tmp_path):
 
 def test_drive_drag_and_fork_in_a_real_browser(server, tmp_path):
     """Keys drive both envs and fill the latency readout; a drag adds markers; a fork shows two branches."""
-    from playwright.sync_api import sync_playwright
-
-    shots = ROOT / "screenshots"
-    shots.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, args=ARGS, viewport={"width": 1400, "height": 1300}
-        )
-        page = browser.new_page()
-        page.goto(server, wait_until="load")
-        page.get_by_role("button", name="Load scene").click()
-        page.get_by_text("Loaded", exact=False).first.wait_for(timeout=90_000)
+    shots = screenshots()
+    with studio_page(server, tmp_path) as page:
         sim_before, pred_before = image_pixels(page, "sim-image"), image_pixels(page, "pred-image")
 
         # Drive: one press, then a held key (its repeats are merged while a chunk runs).
@@ -161,7 +166,6 @@ def test_drive_drag_and_fork_in_a_real_browser(server, tmp_path):
         branch = image_pixels(page, "branch-image")
         traces = page.locator("#divergence-plot .scatterlayer .trace").count()
         page.screenshot(path=str(shots / "browser_fork.png"), full_page=True)
-        browser.close()
     assert np.abs(sim_after.astype(int) - sim_before.astype(int)).mean() > 0.5, "the simulator image did not change"
     assert np.abs(pred_after.astype(int) - pred_before.astype(int)).mean() > 0.5, "the prediction did not change"
     assert "model" in latency and "simulator" in latency and "ms" in latency
