@@ -9,8 +9,8 @@ Each figure comes with a baseline measured in the same run:
 - first_load_scene_s (simulator env creation + checkpoint load) and load_scene_s (a warm reload).
 
 `--sessions N` (issue 10): a served app and N gradio_client sessions at once (in a child process,
-as remote browsers would be), each loading its own scene and seed and running one chunk; p50 and p95 of the chunk's time against a single user in the
-same run, and a cross-talk check (each session's final gripper position against the same actions
+as remote browsers would be), each loading its own scene and seed and running one chunk; p50 and
+p95 of the chunk's time against a single user in the same run, and a cross-talk check (each session's final gripper position against the same actions
 replayed alone in a fresh simulator). Also the first load of each scene in a new session once the
 server is warm (the env pool is full). `--rss-steps N`: resident memory over N control steps of
 driving in one session (the episode cap keeps it flat).
