@@ -22,16 +22,18 @@ def export_episode(session: StudioSession | None):
         return None, None, None, "⚠️ Nothing to export yet: load a scene and run some actions first."
     folder = Path(tempfile.mkdtemp(prefix="physgen-export-"))
     suffix = "_branchB" if session.other is not None else ""
-    video, json_path, note = _write_branch(session, folder, session.real, session.predicted, session.actions, session.texts, suffix)
-    branch_files, status = None, f"Exported {sum(len(a) for a in session.actions)} control steps. {note}"
+    actions = session.dropped_actions + session.actions
+    video, json_path, note = _write_branch(session, folder, session.real, session.predicted, actions, session.texts, suffix)
+    branch_files, status = None, f"Exported {sum(len(a) for a in actions)} control steps. {note}"
     if session.other is not None:
         a = session.other
-        video_a, json_a, _ = _write_branch(session, folder, a.real, a.predicted, a.actions, a.texts, "_branchA")
+        actions_a = a.dropped_actions + a.actions
+        video_a, json_a, _ = _write_branch(session, folder, a.real, a.predicted, actions_a, a.texts, "_branchA")
         branch_files = [str(p) for p in (video_a, json_a) if p]
-        status += f" Both branches of the fork at chunk {a.fork_chunk} are exported (branch A: {sum(len(x) for x in a.actions)} control steps)."
+        status += f" Both branches of the fork at chunk {a.fork_chunk} are exported (branch A: {sum(len(x) for x in actions_a)} control steps)."
     if session.dropped:
-        status += (f" The session keeps only its last chunks, so the export covers chunks {session.dropped} "
-                   f"to {session.num_chunks}; the actions replayed from the scene's start would not reach them.")
+        status += (f" The session keeps only its last chunks, so the video covers chunks {session.dropped} to "
+                   f"{session.num_chunks}; the actions file holds every step from the scene's start and replays all of it.")
     return video, json_path, branch_files, status
 
 

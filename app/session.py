@@ -32,6 +32,7 @@ class Branch:
     divergence: list[dict]
     actions: list[np.ndarray]
     texts: list[str]
+    dropped_actions: list[np.ndarray]  # the chunks the cap dropped before the fork
 
     def frame(self, frames: list[np.ndarray], chunk: int):
         index = min(chunk - self.dropped, len(frames) - 1)
@@ -54,6 +55,9 @@ class StudioSession:
     executed: list[np.ndarray] = field(default_factory=list)  # (3,) gripper positions, simulator
     commanded: list[np.ndarray] = field(default_factory=list)  # (3,) positions the commands ask for
     actions: list[np.ndarray] = field(default_factory=list)  # (L, 7) chunks executed, for export; actions[i] leads out of boundary i
+    # The chunks the cap dropped (224 bytes each): export still writes them, so that the actions
+    # file replays the whole episode from the scene's start.
+    dropped_actions: list[np.ndarray] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)  # programs run (typed, preset, clicked or driven)
     targets: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # clicked (pixel, world target)
     success: bool = False
@@ -74,7 +78,7 @@ class StudioSession:
         return [env for env in (self.world, self.sim) if env is not None]
 
     def clear_episode(self) -> None:
-        for name in ("real", "predicted", "states", "divergence", "executed", "commanded", "actions", "texts", "targets"):
+        for name in ("real", "predicted", "states", "divergence", "executed", "commanded", "actions", "dropped_actions", "texts", "targets"):
             getattr(self, name).clear()
         self.success, self.policy, self.dropped, self.other, self.gripper = False, None, 0, None, 1.0
 
@@ -100,6 +104,7 @@ class StudioSession:
         if extra <= 0:
             return 0
         steps = sum(len(a) for a in self.actions[:extra])
+        self.dropped_actions.extend(self.actions[:extra])
         for name in ("real", "predicted", "states", "actions"):
             del getattr(self, name)[:extra]
         del self.executed[:steps], self.commanded[:steps]
@@ -111,7 +116,7 @@ class StudioSession:
         """Keep the episode as branch A and cut this one back to `chunk` (the caller restores the envs)."""
         i = self.index(chunk)
         self.other = Branch(chunk, self.dropped, list(self.real), list(self.predicted), list(self.divergence), list(self.actions),
-                            list(self.texts))
+                            list(self.texts), list(self.dropped_actions))
         keep = 1 + sum(len(a) for a in self.actions[:i])  # positions: the boundary's own, then one per step
         for name in ("real", "predicted", "states"):
             del getattr(self, name)[i + 1 :]

@@ -162,7 +162,8 @@ def test_the_episode_is_capped_and_the_page_says_so(load, monkeypatch):
     assert "no chunk 2" in callbacks.fork_here(session, 2).status
     assert "Forked at chunk 4" in callbacks.fork_here(session, 4).status
     _, actions_json, _, status = export_episode(session)
-    assert "covers chunks 3 to 4" in status and len(json.loads(open(actions_json).read())["actions"]) == 8
+    # The video covers the kept chunks; the actions file replays from the scene's start: 4 chunks to chunk 4.
+    assert "covers chunks 3 to 4" in status and len(json.loads(open(actions_json).read())["actions"]) == 4 * 8
 
 
 def test_the_pool_hands_out_ready_simulators_and_keeps_at_most_per_scene():
