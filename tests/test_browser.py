@@ -142,6 +142,15 @@ def test_drive_drag_and_fork_in_a_real_browser(server, tmp_path):
         sim_after, pred_after = image_pixels(page, "sim-image"), image_pixels(page, "pred-image")
         page.screenshot(path=str(shots / "browser_drive.png"), full_page=True)
 
+        # Two gripper toggles pressed while a chunk runs cancel out; a single one toggles.
+        page.keyboard.press("d")
+        page.keyboard.press(" ")
+        page.keyboard.press(" ")
+        time.sleep(4)
+        after_two_toggles = page.locator("#status").inner_text()
+        page.keyboard.press(" ")
+        page.locator("#status").get_by_text("Drive: close", exact=False).wait_for(timeout=60_000)
+
         # Drag a stroke across the table.
         page.locator("#actions-text textarea").fill("")
         box = page.locator("#sim-image img").first.bounding_box()
@@ -150,6 +159,7 @@ def test_drive_drag_and_fork_in_a_real_browser(server, tmp_path):
         page.mouse.down()
         for k in range(1, 11):
             page.mouse.move(x0 + k * box["width"] * 0.03, y + k * 2)
+        live_points = page.locator("#physgen-stroke polyline").get_attribute("points").split()  # drawn while the button is down
         page.mouse.up()
         page.locator("#status").get_by_text("Stroke:", exact=False).wait_for(timeout=30_000)
         stroke_text = page.locator("#actions-text textarea").input_value()
@@ -169,6 +179,8 @@ def test_drive_drag_and_fork_in_a_real_browser(server, tmp_path):
     assert np.abs(sim_after.astype(int) - sim_before.astype(int)).mean() > 0.5, "the simulator image did not change"
     assert np.abs(pred_after.astype(int) - pred_before.astype(int)).mean() > 0.5, "the prediction did not change"
     assert "model" in latency and "simulator" in latency and "ms" in latency
+    assert "Drive: right" in after_two_toggles and "close" not in after_two_toggles
+    assert len(live_points) >= 10, "the stroke was not drawn while dragging"
     assert stroke_text.count("move ") >= 2
     yellow = (marked[..., 0] > 200) & (marked[..., 1] > 180) & (marked[..., 2] < 80)
     assert yellow.sum() > 20, "no stroke markers on the simulator image"
