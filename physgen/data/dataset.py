@@ -23,11 +23,11 @@ import torch
 from torch.utils.data import Dataset
 
 from physgen import EVAL_SEED_START
-from physgen.sim.camera import CAMERA_NAME
 from physgen.actions.space import ACTION_DIM, DEFAULT_CHUNK_LEN
 from physgen.data.episodes import CONVERTED_SUFFIX, Episode, find_demo_episodes, find_video_episodes
-from physgen.errors import InputError
 from physgen.data.packs import dequantize, read_token_pack
+from physgen.errors import InputError
+from physgen.sim.camera import CAMERA_NAME
 
 SPLITS = ("train", "val", "all")
 

@@ -22,8 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from physgen import EVAL_SEED_START
-from physgen import IMAGE_SIZE
+from physgen import EVAL_SEED_START, IMAGE_SIZE
 from physgen.actions.space import CONTROL_MODE
 from physgen.data.episodes import CONVERTED_SUFFIX, DEMO_OBS_MODE
 from physgen.errors import InputError

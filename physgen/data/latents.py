@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from physgen.sim.camera import CAMERA_NAME
 from physgen.data.episodes import Episode
+from physgen.sim.camera import CAMERA_NAME
 
 
 def tokenizer_id(tokenizer_dir: str | os.PathLike) -> str:

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from physgen import EVAL_SEED_START
+from physgen import EVAL_SEED_START, IMAGE_SIZE
 from physgen.actions.language import DIRECTIONS, drive_chunk
-from physgen import IMAGE_SIZE
 from physgen.actions.space import DEFAULT_CHUNK_LEN, GRIPPER_CLOSED, GRIPPER_OPEN, chunks_to_target
 from physgen.data.episodes import PLAY_SOURCE
 from physgen.errors import InputError
@@ -78,8 +77,8 @@ def generate_play(scene: str, num: int, out_dir: str | os.PathLike, chunks: int 
     """`num` play episodes of `chunks` chunks in a target scene; returns counts and speed."""
     from tqdm import tqdm
 
-    from physgen.sim.simulator import make_env
     from physgen.data.videos import FrameRecorder, write_video
+    from physgen.sim.simulator import make_env
 
     if scene not in TARGET_TASKS:
         raise InputError(f"play is made in the target scenes {', '.join(TARGET_TASKS)}; got {scene!r}")

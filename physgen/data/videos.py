@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from physgen import EVAL_SEED_START
-from physgen import IMAGE_SIZE
-from physgen.sim.camera import CAMERA_NAME
+from physgen import EVAL_SEED_START, IMAGE_SIZE
 from physgen.actions.space import CONTROL_MODE
 from physgen.errors import InputError
+from physgen.sim.camera import CAMERA_NAME
 from physgen.sim.experts import follow_waypoints, probe_waypoints, random_push_waypoints, run_motion_planning
 from physgen.sim.scenes import TARGET_TASKS
 
