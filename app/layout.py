@@ -22,8 +22,8 @@ from physgen.sim.scenes import SCENES
 # session has its own simulator, and the model is read-only.
 CONCURRENCY = 2
 # Torch threads per request (PHYSGEN_TORCH_THREADS overrides it). Measured on 2 cores with
-# `python -m app.bench --sessions 8`: one thread made a single user's chunk faster (0.68 s against
-# 0.86 s with torch's default of one per core) and 8 sessions' p95 lower (5.0 s against 6.1 s); the
+# `python -m app.bench --sessions 8`: one thread made a single user's chunk faster (0.59 s against
+# 0.86 s with torch's default of one per core) and 8 sessions' p95 lower (4.4 s against 6.1 s); the
 # model's operations are too small to gain from splitting, and requests run side by side.
 TORCH_THREADS = 1
 # An idle session (no request that updates it) is deleted after this long and its simulator goes
