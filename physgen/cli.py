@@ -50,7 +50,7 @@ def _train_tokenizer(args) -> None:
     from physgen.train.tokenizer import TokenizerTrainConfig, load_frames, train_tokenizer
 
     given = dict(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size, max_frames=args.max_frames,
-                 crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only)
+                 crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only, pair_fraction=args.pair_fraction)
     config = TokenizerTrainConfig(**{k: v for k, v in given.items() if v is not None})
     given = dict(block_out_channels=tuple(args.channels) if args.channels else None, latent_channels=args.latent_channels, patch=args.patch)
     model_config = TokenizerConfig(**{k: v for k, v in given.items() if v is not None})
@@ -64,8 +64,42 @@ def _train_tokenizer(args) -> None:
     else:
         frames, masks = load_frames(args.demos, args.videos, config.max_frames, config.seed, "train")
         val_frames, val_masks = load_frames(args.demos, args.videos, 96, config.seed + 1, "val")
-    metrics = train_tokenizer(frames, masks, val_frames, val_masks, args.out, config, model_config, resume=not args.restart, init=args.init)
+    pairs = val_pairs = None
+    if args.pairs:
+        from physgen.train.decoder_pairs import DecoderPairs
+
+        pairs = DecoderPairs.concat([DecoderPairs.load(path) for path in args.pairs])
+        val_pairs = DecoderPairs.concat([DecoderPairs.load(path) for path in args.val_pairs]) if args.val_pairs else None
+    metrics = train_tokenizer(frames, masks, val_frames, val_masks, args.out, config, model_config, resume=not args.restart, init=args.init,
+                              pairs=pairs, val_pairs=val_pairs)
     print(json.dumps(metrics), flush=True)
+
+
+def _decoder_pairs(args) -> None:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from physgen.data.dataset import split_of_seed
+    from physgen.data.episodes import find_demo_episodes, find_video_episodes
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.train.decoder_pairs import make_pairs
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    model, tokenizer = load_checkpoint(args.checkpoint)
+    episodes = []
+    for root, find in ((args.demos, find_demo_episodes), (args.videos, find_video_episodes), (args.play, find_video_episodes)):
+        found = find(root) if root and Path(root).exists() else []
+        for scene in sorted({e.scene for e in found}):
+            chosen = [e for e in found if e.scene == scene and e.seed < EVAL_SEED_START and split_of_seed(e.seed) == args.split]
+            rng = np.random.default_rng(args.seed)
+            episodes += [chosen[i] for i in sorted(rng.permutation(len(chosen))[: args.per_scene])]
+    episodes = episodes[args.shard :: args.shards]
+    pairs = make_pairs(model, tokenizer, episodes, args.open_loop)
+    size = pairs.save(args.out)
+    print(json.dumps({"episodes": len(episodes), "pairs": len(pairs), "bytes": size, "out": args.out}), flush=True)
 
 
 def _pack(args) -> None:
@@ -186,7 +220,25 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--init", default=None, help="start from this trained tokenizer folder")
     tok.add_argument("--decoder-only", action="store_true", help="fine-tune the decoder only (tokens stay as they are)")
     tok.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    tok.add_argument("--pairs", nargs="+", default=None, help="with --decoder-only: `physgen decoder-pairs` files mixed into each batch")
+    tok.add_argument("--val-pairs", nargs="+", default=None, help="decoder pairs files of val episodes, scored at each evaluation")
+    tok.add_argument("--pair-fraction", type=float, default=None, help="share of each batch taken from --pairs")
     tok.set_defaults(func=_train_tokenizer)
+
+    dp = sub.add_parser("decoder-pairs", help="the world model's predicted latents with the real frames, for fine-tuning the decoder")
+    dp.add_argument("--checkpoint", default="checkpoints/physgen-small", help="folder or hub id")
+    dp.add_argument("--demos", default="data/demos")
+    dp.add_argument("--videos", default="data/videos")
+    dp.add_argument("--play", default="data/play")
+    dp.add_argument("--split", choices=["train", "val"], default="train", help="episodes by seed, as training splits them")
+    dp.add_argument("--per-scene", type=int, default=40, help="episodes per scene of each source (demos, corpus, play)")
+    dp.add_argument("--open-loop", type=int, default=8, help="chunks of the open-loop pairs from each episode's first frame")
+    dp.add_argument("--seed", type=int, default=0, help="which episodes are chosen")
+    dp.add_argument("--shard", type=int, default=0, help="make every --shards-th episode from this one (parallel processes)")
+    dp.add_argument("--shards", type=int, default=1)
+    dp.add_argument("--threads", type=int, default=None, help="torch threads")
+    dp.add_argument("--out", default="data/decoder_pairs/train.npz")
+    dp.set_defaults(func=_decoder_pairs)
 
     pk = sub.add_parser("pack", help="compact training data to carry to another machine (frames and/or tokens)")
     pk.add_argument("--frames", type=int, default=0, help="sample this many frames for tokenizer training")

@@ -8,13 +8,21 @@ Runs in parallel on the same token pack and seed, one experiment per call:
 - `--experiment play` (session 5, a pack with play episodes): `v1_1`, the shipped v1 trained on
   for the whole budget on demos + play, and its control `v1_more`, the same on demos alone; and the
   rows `no_play` / `play` / `play_no_context_noise` from scratch at the ablation budget.
+- `--experiment policy` (prepared in session 7, not run yet): `v1_2`, the shipped v1.1 trained on
+  for the whole budget on demos + play with play windows never dropping their action
+  (`action_cond_dropout_play` 0), so that the action-free imagination the policy plans with is
+  learned from demonstrations alone; and its control `v1_2_control`, the same with v1.1's rule
+  (play windows drop their action 20 % of the time, as demos do). Rows are also scored with no
+  chunk given (`imagine_*`: the policy's imagination on the val demos). Policy success itself needs
+  the simulator: bench the returned weights on the CPU (`python -m physgen.bench --policy-seeds 20`).
 Then scores every model with physgen.eval.open_loop.pack_open_loop on the pack's val episodes (the same
 episodes and sampling seed for all): the demonstrations, and, where the pack has play, the play
 episodes with their recorded chunks and with another episode's (the gap is action following).
 Writes to $OUT: ablation.json, the main model as fp16 safetensors shards (< 16 MiB each) and a
 fine-tuned tokenizer in fp16 if any.
 
-Smoke test on the CPU: `python scripts/gpu_train_v1.py --minutes 0.5 --ablation-steps 5 --out /tmp/gpu_smoke`.
+Smoke test on the CPU: `python scripts/gpu_train_v1.py --minutes 0.5 --ablation-steps 5 --batch-size 8 --workers 1 --out /tmp/gpu_smoke`
+(at the GPU's batch 128 with 4 loader workers each, both runs of `policy` were killed (-9) here in session 7).
 """
 
 from __future__ import annotations
@@ -59,8 +67,12 @@ EXPERIMENTS = {
         "play": Run(),
         "play_no_context_noise": Run({"context_noise": 0.0}),
     },
+    "policy": {
+        "v1_2": Run({"action_cond_dropout_play": 0.0}, init=SHIPPED, full_budget=True, note="v1.1 trained on; play never drops its action"),
+        "v1_2_control": Run({"action_cond_dropout_play": 0.2}, init=SHIPPED, full_budget=True, note="v1.1 trained on with v1.1's rule"),
+    },
 }
-MAIN_RUN = {"v1": "v1", "play": "v1_1"}  # the candidate whose weights come back
+MAIN_RUN = {"v1": "v1", "play": "v1_1", "policy": "v1_2"}  # the candidate whose weights come back
 INFERENCE = {"cfg_1.5": {"cfg_scale": 1.5}, "cfg_2.5": {"cfg_scale": 2.5}, "steps_5": {"sample_steps": 5}}  # inference-time rows on the main run
 
 
@@ -81,6 +93,8 @@ def score(model, tokenizer, pack: str, episodes: int) -> dict:
     from physgen.eval.open_loop import pack_open_loop
 
     row = pack_open_loop(model, tokenizer, pack, max_episodes=episodes)
+    imagined = pack_open_loop(model, tokenizer, pack, max_episodes=episodes, action_source="none")
+    row.update({f"imagine_{k}": imagined[k] for k in ("psnr_first", "psnr_mean")})
     try:
         for source in ("recorded", "other_episode"):
             play = pack_open_loop(model, tokenizer, pack, max_episodes=episodes, action_source=source, episodes="play")
@@ -156,7 +170,7 @@ def main() -> int:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = FrameTokenizer.from_pretrained(args.tokenizer).float().to(device)
-    rows = ({"shipped": None} if args.experiment == "play" else {}) | runs
+    rows = ({"shipped": None} if args.experiment in ("play", "policy") else {}) | runs
     for name, run in rows.items():
         folder = Path(args.runs) / name
         if run is not None and not (folder / "metrics.json").exists():

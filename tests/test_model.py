@@ -386,3 +386,14 @@ def test_play_windows_train_frames_but_not_the_policy_head():
     assert play["action"] == 0 and demo["action"] > 0
     play["total"].backward()
     assert all(p.grad is None or not p.grad.any() for p in model.action_head.parameters())
+
+
+def test_play_windows_keep_their_action_condition_so_the_action_free_future_is_the_demos(monkeypatch):
+    model, batch = tiny_model(action_cond_dropout=1.0, action_cond_dropout_play=0.0), window()
+    seen = []
+    condition = model.frame_condition
+    monkeypatch.setattr(model, "frame_condition", lambda *args: seen.append(args[3]) or condition(*args))
+    model.loss(**batch, imitate=torch.tensor([True, False]))
+    use_next = seen[0]  # (B, H-1): whether each step's frame saw its next chunk
+    valid = batch["action_valid"][:, 1 : use_next.shape[1] + 1]
+    assert not use_next[0].any() and torch.equal(use_next[1], valid[1])

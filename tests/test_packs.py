@@ -89,7 +89,8 @@ def test_tokenizer_id_changes_with_the_config_even_with_the_same_weights(tmp_pat
     assert tokenizer_id(tmp_path / "a") != tokenizer_id(tmp_path / "b")
 
 
-def test_pack_open_loop_of_a_model_that_changes_nothing_equals_copying_the_first_frame(tmp_path, rng):
+@pytest.mark.parametrize("action_source", ["recorded", "none"])
+def test_pack_open_loop_of_a_model_that_changes_nothing_equals_copying_the_first_frame(tmp_path, rng, action_source):
     """The plumbing of the batched open loop: a residual model whose head outputs 'no change'
     imagines the first frame again and again, so its PSNR is copy-first's at every horizon."""
     from physgen.eval.open_loop import pack_open_loop
@@ -111,7 +112,7 @@ def test_pack_open_loop_of_a_model_that_changes_nothing_equals_copying_the_first
             return x_t / (t / 1000).clamp_min(1e-3).view(-1, *[1] * (x_t.dim() - 1))  # flow velocity of x0 = 0
 
     model.frame_head = NoChange()
-    result = pack_open_loop(model, tokenizer, str(tmp_path), horizon=3)
+    result = pack_open_loop(model, tokenizer, str(tmp_path), horizon=3, action_source=action_source)
     assert result["episodes"] == len(TokenPackWindows(tmp_path, WindowConfig(history=4, chunk=4, lookahead=1), "val").episodes) > 0
     assert result["psnr_by_step"] == pytest.approx(result["psnr_by_step_copy"], abs=0.05)
 

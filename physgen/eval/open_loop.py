@@ -187,7 +187,7 @@ def permanence(env, simulator, seeds) -> dict:
     return result
 
 
-ACTION_SOURCES = ("recorded", "zero", "other_episode")
+ACTION_SOURCES = ("recorded", "zero", "other_episode", "none")
 
 
 def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes: int = 64, seed: int = 0,
@@ -201,7 +201,9 @@ def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes:
 
     action_source tests whether the model follows its actions: "zero" commands no motion, and
     "other_episode" gives each episode the recorded chunks of another one. A model that follows
-    its actions scores clearly lower with them than with "recorded".
+    its actions scores clearly lower with them than with "recorded". "none" tells the model no chunk
+    (each step still records the recorded one): the action-free imagination the policy plans with,
+    which on demonstrations should look like the expert's next frames.
 
     episodes picks the val episodes: "demos" (demonstrations, the probe's scripted pushes included:
     the set every figure before play data used), "play" (physgen.data.play) or "all"."""
@@ -231,7 +233,7 @@ def pack_open_loop(model, tokenizer, pack: str, horizon: int = 16, max_episodes:
     rollout.start(tokens[:, 0])
     preds = []
     for n in range(1, horizon + 1):
-        pred = rollout.predict_frame(actions[:, n], generator=generator)  # (B, K, D)
+        pred = rollout.predict_frame(None if action_source == "none" else actions[:, n], generator=generator)  # (B, K, D)
         rollout.observe(pred, actions[:, n])
         preds.append(pred)
     predicted = torch.stack(preds, dim=1)  # (B, h, K, D)

@@ -81,6 +81,12 @@ class PhysGen(ModelMixin, ConfigMixin):
         sample_steps: int = 10,
         t_samples: int = 4,  # diffusion timesteps sampled per token in training (MAR)
         action_cond_dropout: float = 0.2,
+        # The same for play windows (imitate=False). The action-free prediction is the policy's
+        # imagination, and a play chunk is random: dropping its action teaches "anything may happen
+        # next" in the scenes where the policy should imagine the expert. 0 learns that imagination
+        # from demonstrations alone. The default is v1.1's rule (play dropped as often as demos)
+        # until a run measures 0 against it (scripts/gpu_train_v1.py --experiment policy).
+        action_cond_dropout_play: float = 0.2,
         lookahead_dropout: float = 0.5,
         frame_target: str = "absolute",  # configs saved before this option meant "absolute"
         residual_scale: float = 1.0,  # residual targets are multiplied by this (about 1 / their std)
@@ -100,6 +106,9 @@ class PhysGen(ModelMixin, ConfigMixin):
             raise InputError(f"context noise levels must be >= 0; got {context_noise}, {context_noise_infer}")
         if context_noise_infer > 0 and context_noise == 0:
             raise InputError("context_noise_infer > 0 needs a model trained with context_noise > 0")
+        for name, value in dict(action_cond_dropout=action_cond_dropout, action_cond_dropout_play=action_cond_dropout_play).items():
+            if not 0 <= value <= 1:
+                raise InputError(f"{name} must be in [0, 1]; got {value}")
         if cfg_scale < 0:
             raise InputError(f"cfg_scale must be >= 0; got {cfg_scale}")
         if action_tokens not in ACTION_TOKENS:
@@ -236,7 +245,10 @@ class PhysGen(ModelMixin, ConfigMixin):
             layout = TokenLayout.for_steps(0, h, k, cfg.chunk, device=x.device)
             out = self.backbone(x, layout).view(b, h, k + cfg.chunk, -1)
             h_frame, h_action = out[:, :, :k], out[:, :, k:]
-            use_next = torch.rand(b, h - 1, device=x.device) >= cfg.action_cond_dropout
+            dropout = torch.full((b, 1), cfg.action_cond_dropout, device=x.device)
+            if imitate is not None:
+                dropout[~imitate.to(x.device)] = cfg.action_cond_dropout_play
+            use_next = torch.rand(b, h - 1, device=x.device) >= dropout  # (B, H-1)
             use_next &= action_valid[:, 1:h]
             z = self.frame_condition(h_frame[:, :-1], h_action[:, :-1, -1], actions[:, 1:h], use_next)
         target = self.frame_target_of(frame_tokens[:, :-1], frame_tokens[:, 1:])  # (B, H-1, K, D), from clean frames

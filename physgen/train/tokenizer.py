@@ -36,8 +36,6 @@ def load_frames(demos_root, videos_root, max_frames: int, seed: int = 0, split: 
     Half come from demos (with segmentation) and half from the corpus (no masks), when both
     exist. split picks episodes by seed as physgen.data.dataset does.
     """
-    import h5py
-
     from physgen.data.dataset import split_of_seed
     from physgen.data.episodes import find_demo_episodes, find_video_episodes
 
@@ -52,19 +50,26 @@ def load_frames(demos_root, videos_root, max_frames: int, seed: int = 0, split: 
     for eps in sources:
         per_episode = max(1, per_source // len(eps))
         for ep in eps:
-            with h5py.File(ep.path, "r") as f:
-                group = f[ep.key] if ep.key else f
-                idx = np.sort(rng.choice(ep.num_frames, size=min(per_episode, ep.num_frames), replace=False))
-                if ep.key:
-                    frames.append(group[f"obs/sensor_data/{CAMERA_NAME}/rgb"][idx])
-                    seg = group[f"obs/sensor_data/{CAMERA_NAME}/segmentation"][idx][..., 0]
-                    masks.append(seg >= FIRST_OBJECT_SEGMENTATION_ID)
-                else:
-                    frames.append(group["frames"][idx])
-                    # The corpus has no segmentation; the probe's red cube is found by its hue
-                    # (the rule matches segmentation exactly on real frames, tests/test_permanence.py).
-                    masks.append(cube_pixels(frames[-1]) if ep.scene == PROBE_SCENE else np.zeros(frames[-1].shape[:3], bool))
+            idx = np.sort(rng.choice(ep.num_frames, size=min(per_episode, ep.num_frames), replace=False))
+            episode_frames, episode_masks = read_frames(ep, idx)
+            frames.append(episode_frames)
+            masks.append(episode_masks)
     return np.concatenate(frames)[:max_frames], np.concatenate(masks)[:max_frames]
+
+
+def read_frames(episode, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (N, H, W, 3) uint8 and object masks (N, H, W) bool at sorted steps `index` of an episode."""
+    import h5py
+
+    with h5py.File(episode.path, "r") as f:
+        group = f[episode.key] if episode.key else f
+        if episode.key:
+            frames = group[f"obs/sensor_data/{CAMERA_NAME}/rgb"][index]
+            return frames, group[f"obs/sensor_data/{CAMERA_NAME}/segmentation"][index][..., 0] >= FIRST_OBJECT_SEGMENTATION_ID
+        frames = group["frames"][index]
+    # The corpus has no segmentation; the probe's red cube is found by its hue
+    # (the rule matches segmentation exactly on real frames, tests/test_permanence.py).
+    return frames, cube_pixels(frames) if episode.scene == PROBE_SCENE else np.zeros(frames.shape[:3], bool)
 
 
 @dataclass
@@ -88,6 +93,9 @@ class TokenizerTrainConfig:
     # Fine-tune only the decoder (GameNGen): the encoder, hence the tokens and their scale, stay
     # exactly as they were, so a world model trained on those tokens keeps working.
     decoder_only: bool = False
+    # With decoder pairs (physgen.train.decoder_pairs): the share of each batch that decodes the world
+    # model's predicted latents instead of the encoder's latents of real frames.
+    pair_fraction: float = 0.5
     cosine: bool = True  # decay the learning rate to 10 % over the time budget (after 200 warm-up steps)
 
     def __post_init__(self):
@@ -96,6 +104,8 @@ class TokenizerTrainConfig:
                 raise InputError(f"{name} must be > 0; got {getattr(self, name)}")
         if self.object_weight < 0 or self.edge_weight < 0:
             raise InputError("object_weight and edge_weight must be >= 0")
+        if not 0 <= self.pair_fraction <= 1:
+            raise InputError(f"pair_fraction must be in [0, 1]; got {self.pair_fraction}")
 
 
 def edge_map(x: torch.Tensor) -> torch.Tensor:
@@ -109,9 +119,11 @@ def edge_map(x: torch.Tensor) -> torch.Tensor:
 
 def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarray, val_masks: np.ndarray, out_dir,
                     config: TokenizerTrainConfig | None = None, model_config: TokenizerConfig | None = None,
-                    resume: bool = True, init=None, log=print) -> dict:
+                    resume: bool = True, init=None, log=print, pairs=None, val_pairs=None) -> dict:
     """Train the VAE on frames (N, H, W, 3) uint8 with object masks (N, H, W); checkpoints to
     out_dir (resumable; `init` starts from a trained tokenizer folder); returns the final metrics.
+    With decoder pairs (decoder_only), cfg.pair_fraction of each batch decodes the world model's
+    predicted latents toward the real frames; val_pairs add pair_psnr to the metrics.
     Uses a GPU when there is one."""
     from tqdm import tqdm
 
@@ -131,6 +143,9 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
     else:
         tokenizer, state = FrameTokenizer(model_config or TokenizerConfig()).train(), None
     tokenizer.to(device)
+    n_pairs = round(cfg.batch_size * cfg.pair_fraction) if pairs is not None and len(pairs) else 0
+    if n_pairs and (not cfg.decoder_only or cfg.crop != frames.shape[1]):
+        raise InputError("decoder pairs fine-tune the decoder alone, on whole frames: use decoder_only and no crop")
     if cfg.decoder_only:
         for module in (tokenizer.vae.encoder, tokenizer.vae.quant_conv):
             module.requires_grad_(False)
@@ -142,12 +157,15 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
     rng = np.random.default_rng(cfg.seed + step)
     frames_t = torch.from_numpy(frames).to(device)  # (N, H, W, 3) uint8: batches are gathered on the device
     masks_t = torch.from_numpy(masks).to(device)
+    if n_pairs:
+        pair_latents = torch.from_numpy(pairs.latents).to(device)  # (P, C, h, w) float16
+        pair_frames, pair_masks = torch.from_numpy(pairs.frames).to(device), torch.from_numpy(pairs.masks).to(device)
     csv_path = out / "loss.csv"
     new_csv = not csv_path.exists() or not state
     csv_file = open(csv_path, "w" if new_csv else "a", newline="")
     writer = csv.writer(csv_file)
     if new_csv:
-        writer.writerow(["step", "seconds", "loss", "l1", "kl", "val_psnr", "val_object_psnr"])
+        writer.writerow(["step", "seconds", "loss", "l1", "kl", "val_psnr", "val_object_psnr", "val_pair_psnr", "val_pair_object_psnr"])
     metrics: dict = {}
     start = time.perf_counter() - elapsed  # seconds of training over all runs
     run_start = time.perf_counter()
@@ -159,16 +177,21 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
             progress = min((time.perf_counter() - run_start) / (cfg.minutes * 60), 1.0)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
-        idx = torch.from_numpy(rng.integers(len(frames), size=cfg.batch_size)).to(device)
+        idx = torch.from_numpy(rng.integers(len(frames), size=cfg.batch_size - n_pairs)).to(device)
         y0, x0 = rng.integers(0, size - cfg.crop + 1, size=2)
         x = frames_t[idx, y0 : y0 + cfg.crop, x0 : x0 + cfg.crop].permute(0, 3, 1, 2).float().div(127.5).sub(1)  # (B, 3, c, c)
         obj = masks_t[idx, y0 : y0 + cfg.crop, x0 : x0 + cfg.crop].float()[:, None]  # (B, 1, c, c)
-        weight = 1 + cfg.object_weight * obj + cfg.edge_weight * edge_map(x)  # (B, 1, c, c)
         with autocast:
             posterior = tokenizer.vae.encode(x).latent_dist
             # Decoder fine-tuning decodes what the world model sees: the posterior mean.
             latent = posterior.mean.detach() if cfg.decoder_only else posterior.sample()
+            if n_pairs:  # the world model's predictions of the same kind of frames, toward the real ones
+                pick = torch.from_numpy(rng.integers(len(pairs), size=n_pairs)).to(device)
+                latent = torch.cat([latent, pair_latents[pick].float() / tokenizer.scale])  # (B, C, h, w)
+                x = torch.cat([x, pair_frames[pick].permute(0, 3, 1, 2).float().div(127.5).sub(1)])
+                obj = torch.cat([obj, pair_masks[pick].float()[:, None]])
             recon = tokenizer.vae.decode(latent).sample.float()
+        weight = 1 + cfg.object_weight * obj + cfg.edge_weight * edge_map(x)  # (B, 1, c, c)
         l1 = (weight * (recon - x).abs()).mean() / weight.mean()
         kl = posterior.kl().float().mean()
         loss = l1 + F.mse_loss(recon, x) + cfg.kl_weight * kl
@@ -177,10 +200,10 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
         opt.step()
         step += 1
         bar.update(1)
-        row = [step, round(time.perf_counter() - start, 1), loss.item(), l1.item(), kl.item(), "", ""]
+        row = [step, round(time.perf_counter() - start, 1), loss.item(), l1.item(), kl.item(), "", "", "", ""]
         if step % cfg.eval_every == 0:
-            metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks)
-            row[5:] = [round(metrics["psnr"], 2), round(metrics["object_psnr"], 2)]
+            metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks, val_pairs)
+            row[5:] = [round(metrics[k], 2) if k in metrics else "" for k in ("psnr", "object_psnr", "pair_psnr", "pair_object_psnr")]
             bar.set_postfix(psnr=row[5], obj=row[6])
             _save(tokenizer, opt, step, time.perf_counter() - start, out, frames, rescale=not cfg.decoder_only)
             tokenizer.train()
@@ -188,20 +211,27 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
     bar.close()
     csv_file.close()
     _save(tokenizer, opt, step, time.perf_counter() - start, out, frames, rescale=not cfg.decoder_only)
-    metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks)
+    metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks, val_pairs)
     metrics.update(step=step, seconds=round(time.perf_counter() - start, 1), scale=tokenizer.scale, device=device.type)
     (out / "last" / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
 @torch.no_grad()
-def evaluate_tokenizer(tokenizer: FrameTokenizer, frames: np.ndarray, masks: np.ndarray) -> dict:
+def evaluate_tokenizer(tokenizer: FrameTokenizer, frames: np.ndarray, masks: np.ndarray, pairs=None) -> dict:
+    """PSNR of the round trip of real frames (whole and object pixels) and, with decoder pairs, of
+    decoding the world model's predicted latents against the real frames (pair_*)."""
     tokenizer.eval()
     device = next(tokenizer.parameters()).device
     x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (N, 3, H, W) uint8
     recon = torch.cat([tokenizer.decode(tokenizer.encode(b.to(device))).cpu() for b in x.split(32)])
     recon = recon.permute(0, 2, 3, 1).numpy()  # (N, H, W, 3)
-    return {"psnr": psnr(recon, frames), "object_psnr": psnr(recon, frames, masks), "val_frames": len(frames)}
+    metrics = {"psnr": psnr(recon, frames), "object_psnr": psnr(recon, frames, masks), "val_frames": len(frames)}
+    if pairs is not None and len(pairs):
+        latents = torch.from_numpy(pairs.latents)
+        decoded = torch.cat([tokenizer.decode(b.float().to(device)).cpu() for b in latents.split(32)]).permute(0, 2, 3, 1).numpy()
+        metrics.update(pair_psnr=psnr(decoded, pairs.frames), pair_object_psnr=psnr(decoded, pairs.frames, pairs.masks), val_pairs=len(pairs))
+    return metrics
 
 
 def _save(tokenizer: FrameTokenizer, opt, step: int, elapsed: float, out: Path, frames: np.ndarray, rescale: bool = True) -> None:
