@@ -18,6 +18,7 @@ import numpy as np
 
 from app.env_pool import shared_pool
 from app.gpu import gpu
+from app.idle import idle_simulators
 from app.model_store import shared_model
 from app.overlay import draw_targets
 from app.plots import divergence_figure, trajectory_figure
@@ -169,6 +170,7 @@ def load_scene(session: StudioSession | None, scene: str, seed, random_seed: boo
                 pool.release(session.sim)  # another scene: take a ready env of the new one instead
                 session.sim = None
             session.sim = session.sim or pool.acquire(spec.env_id)
+            idle_simulators().watch(session)
             obs = session.sim.reset(spec.env_id, seed)
             first = obs.frame
         except SimulatorUnavailable as exc:
@@ -257,7 +259,6 @@ def run_actions(session: StudioSession | None, text: str):
     actions, pad = pad_to_chunks(program.actions, chunk_len)
     session.texts.append(text)
     session.targets.clear()
-    session.touch()
     if session.sim is not None:
         session.commanded.extend(commanded_path(session.executed[-1], actions)[1:])
     chunks = actions.reshape(-1, chunk_len, actions.shape[1])
@@ -388,7 +389,6 @@ def drive(session: StudioSession | None, key: str):
     chunk = drive_chunk(direction, session.gripper, chunk_length(session))
     session.texts.append(command)
     session.targets.clear()
-    session.touch()
     if session.sim is not None:
         session.commanded.extend(commanded_path(session.executed[-1], chunk)[1:])
     timings = {("model" if env is session.world else "simulator"): seconds for env, seconds in step_envs(session, chunk)}
@@ -499,6 +499,7 @@ def clear_targets(session: StudioSession | None):
     return session, sim_image(session), "", "Cleared the actions and the clicked targets."
 
 
+@one_at_a_time
 def apply_preset(session: StudioSession | None, name: str):
     """Fill the actions box with a preset move from the gripper's current position. Returns (text, status)."""
     if session is None or session.sim is None or session.scene is None:
@@ -515,8 +516,10 @@ def append_command(text: str, command: str) -> str:
 
 
 def close_session(session: StudioSession | None) -> None:
-    """gr.State's delete callback (the tab closed, or the session sat idle for IDLE_RELEASE_S): the
-    simulator goes back to the pool."""
+    """gr.State's delete callback (the tab closed, or the session outlived app.layout.SESSION_TTL_S):
+    the simulator goes back to the pool (a parked one is there already)."""
     if session is not None and session.sim is not None:
         shared_pool(type(session.sim), session.sim.chunk).release(session.sim)
         session.sim = None
+    if session is not None:
+        session.parked = None

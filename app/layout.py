@@ -26,9 +26,10 @@ CONCURRENCY = 2
 # 0.86 s with torch's default of one per core) and 8 sessions' p95 lower (4.4 s against 6.1 s); the
 # model's operations are too small to gain from splitting, and requests run side by side.
 TORCH_THREADS = 1
-# An idle session (no request that updates it) is deleted after this long and its simulator goes
-# back to the pool (gr.State's time_to_live).
-IDLE_RELEASE_S = 900
+# A session (its episode, frames and PhysGen's history) is deleted this long after its last update
+# (gr.State's time_to_live). Its simulator goes back to the pool much sooner, after
+# app.idle.SIMULATOR_IDLE_S without a request, and comes back with the next one.
+SESSION_TTL_S = 4 * 3600
 STUDIO_JS = (Path(__file__).parent / "static" / "studio.js").read_text(encoding="utf-8")
 CSS = ".pg-hidden { display: none !important; } #drive-pad button { min-width: 3em; }"
 DRIVE_HELP = (
@@ -47,7 +48,7 @@ CLICK_HELP = (
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="PhysGen Studio") as demo:
-        session = gr.State(None, time_to_live=IDLE_RELEASE_S, delete_callback=callbacks.close_session)
+        session = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=callbacks.close_session)
         gr.Markdown(
             "# PhysGen Studio\nA pretrained video model used as a physics simulator: type or click actions, "
             "and watch PhysGen imagine the robot's future next to the real ManiSkill simulation."

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from physgen.errors import SimulatorUnavailable
 from physgen.sim.simulator import Simulator
 
 MAX_EPISODE_CHUNKS = 100  # chunk boundaries kept per branch: about 50 KB of frames and a few KB of states each
@@ -71,6 +72,8 @@ class StudioSession:
     # thread that releases it may not be the one that took it. Callbacks therefore never nest.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     last_used: float = field(default_factory=time.monotonic)  # for releasing idle simulators
+    # (pool, SimState) while the simulator is given back for idleness (app.idle); the next request resumes it.
+    parked: tuple | None = None
 
     @property
     def envs(self) -> list:
@@ -129,6 +132,27 @@ class StudioSession:
     def touch(self) -> None:
         self.last_used = time.monotonic()
 
+    def park(self, pool) -> None:
+        """Give the simulator back to `pool` and remember where it was; the episode stays as it is."""
+        state = self.sim.get_state()
+        pool.release(self.sim)
+        self.sim, self.parked = None, (pool, state)
+
+    def resume(self) -> None:
+        """After park: take a simulator again (a ready one of the scene, when the pool has it) and
+        restore the parked state, so the next chunk continues from where the user left it."""
+        if self.parked is None:
+            return
+        pool, state = self.parked
+        self.parked = None
+        try:
+            sim = pool.acquire(state.scene)
+            sim.set_state(state)
+        except SimulatorUnavailable as exc:
+            self.sim_error = str(exc)
+            return
+        self.sim = sim
+
     def close(self) -> None:
         if self.sim is not None:
             self.sim.close()
@@ -137,7 +161,8 @@ class StudioSession:
 
 def one_at_a_time(callback):
     """Run a callback whose first argument is the session under that session's lock. A streaming
-    (generator) callback holds it until its last update, and stays a generator for Gradio."""
+    (generator) callback holds it until its last update, and stays a generator for Gradio. Every such
+    request counts as use (app.idle), and first takes back a simulator parked for idleness."""
     if inspect.isgeneratorfunction(callback):
 
         @functools.wraps(callback)
@@ -146,7 +171,11 @@ def one_at_a_time(callback):
                 yield from callback(session, *args, **kwargs)
                 return
             with session.lock:
-                yield from callback(session, *args, **kwargs)
+                _begin(session)
+                try:
+                    yield from callback(session, *args, **kwargs)
+                finally:
+                    session.touch()
 
         return serialized_stream
 
@@ -155,6 +184,15 @@ def one_at_a_time(callback):
         if session is None:
             return callback(session, *args, **kwargs)
         with session.lock:
-            return callback(session, *args, **kwargs)
+            _begin(session)
+            try:
+                return callback(session, *args, **kwargs)
+            finally:
+                session.touch()
 
     return serialized
+
+
+def _begin(session: StudioSession) -> None:
+    session.touch()
+    session.resume()

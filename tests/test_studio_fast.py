@@ -248,3 +248,33 @@ def test_a_streaming_callback_may_be_resumed_on_another_thread():
         assert second.submit(next, updates).result() == "second"
         assert second.submit(next, updates, None).result() is None  # the end: the lock is released there
     assert not session.lock.locked()
+
+
+def test_an_idle_session_gives_its_simulator_back_keeps_its_episode_and_resumes_where_it_was(load):
+    from app.idle import IdleSimulators
+
+    session = load()
+    last(callbacks.run_actions(session, "right 5cm"))
+    where, frames = session.sim.ee_position, len(session.real)
+    idle = IdleSimulators(idle_s=60)
+    idle.watch(session)
+    assert idle.park_idle(now=session.last_used + 30) == 0  # not idle long enough
+    assert idle.park_idle(now=session.last_used + 61) == 1
+    assert session.sim is None and session.parked is not None and len(session.real) == frames
+    # The next request takes a simulator again, restored where the parked one was.
+    assert "Showing chunk 1" in callbacks.scrub(session, 1)[3]
+    assert session.sim is not None and session.parked is None
+    np.testing.assert_allclose(session.sim.ee_position, where)
+    last(callbacks.run_actions(session, "right 5cm"))
+    np.testing.assert_allclose(session.executed[-1] - where, [0, 0.05, 0], atol=0.005)
+
+
+def test_a_session_with_a_request_running_is_not_parked(load):
+    from app.idle import IdleSimulators
+
+    session = load()
+    idle = IdleSimulators(idle_s=60)
+    idle.watch(session)
+    with session.lock:  # a request holds the session
+        assert idle.park_idle(now=session.last_used + 120) == 0
+    assert session.sim is not None
