@@ -8,13 +8,14 @@ Runs in parallel on the same token pack and seed, one experiment per call:
 - `--experiment play` (session 5, a pack with play episodes): `v1_1`, the shipped v1 trained on
   for the whole budget on demos + play, and its control `v1_more`, the same on demos alone; and the
   rows `no_play` / `play` / `play_no_context_noise` from scratch at the ablation budget.
-- `--experiment policy` (prepared in session 7, not run yet): `v1_2`, the shipped v1.1 trained on
-  for the whole budget on demos + play with play windows never dropping their action
-  (`action_cond_dropout_play` 0), so that the action-free imagination the policy plans with is
-  learned from demonstrations alone; and its control `v1_2_control`, the same with v1.1's rule
-  (play windows drop their action 20 % of the time, as demos do). Rows are also scored with no
-  chunk given (`imagine_*`: the policy's imagination on the val demos). Policy success itself needs
-  the simulator: bench the returned weights on the CPU (`python -m physgen.bench --policy-seeds 20`).
+- `--experiment policy` (prepared in session 7, not run yet), three runs from the shipped v1.1
+  for the whole budget on demos + play, one change each against the control:
+  `v1_2_control` (trained on as v1.1 was), `v1_2` (`action_scale`: the Action-DiT diffuses actions
+  in units of the demonstrations' std, measured on the pack) and `v1_2_play_rule` (play windows
+  never drop their action, `action_cond_dropout_play` 0, so the action-free imagination the policy
+  plans with is learned from demonstrations alone). Rows are also scored with no chunk given
+  (`imagine_*`: the policy's imagination on the val demos). Policy success needs the simulator:
+  bench the returned weights on the CPU (`python -m physgen.bench --policy-seeds 20`).
 Then scores every model with physgen.eval.open_loop.pack_open_loop on the pack's val episodes (the same
 episodes and sampling seed for all): the demonstrations, and, where the pack has play, the play
 episodes with their recorded chunks and with another episode's (the gap is action following).
@@ -68,8 +69,9 @@ EXPERIMENTS = {
         "play_no_context_noise": Run({"context_noise": 0.0}),
     },
     "policy": {
-        "v1_2": Run({"action_cond_dropout_play": 0.0}, init=SHIPPED, full_budget=True, note="v1.1 trained on; play never drops its action"),
-        "v1_2_control": Run({"action_cond_dropout_play": 0.2}, init=SHIPPED, full_budget=True, note="v1.1 trained on with v1.1's rule"),
+        "v1_2": Run({"action_scale": "pack"}, init=SHIPPED, full_budget=True, note="v1.1 trained on; actions diffused in demo-std units"),
+        "v1_2_control": Run(init=SHIPPED, full_budget=True, note="v1.1 trained on, as v1.1 was (the control)"),
+        "v1_2_play_rule": Run({"action_cond_dropout_play": 0.0}, init=SHIPPED, full_budget=True, note="v1.1 trained on; play never drops its action"),
     },
 }
 MAIN_RUN = {"v1": "v1", "play": "v1_1", "policy": "v1_2"}  # the candidate whose weights come back
@@ -83,9 +85,14 @@ def train_command(args, name: str, run: Run) -> list[str]:
                "--pack-episodes", run.pack_episodes, "--out", str(Path(args.runs) / name), "--max-steps", str(steps),
                "--minutes", str(args.minutes), "--batch-size", str(batch), "--lr", str(lr), "--cosine", "--workers", str(workers),
                "--val-every", "500", "--seed", str(args.seed)]
+    change = dict(run.change)
+    if change.get("action_scale") == "pack":  # measured on the pack this call trains on
+        from physgen.data.packs import action_scale
+
+        change["action_scale"] = action_scale(args.pack)
     if run.init:
-        return command + ["--init", args.init or run.init] + (["--model", json.dumps(run.change)] if run.change else [])
-    return command + ["--model", json.dumps({**V1, **run.change})]
+        return command + ["--init", args.init or run.init] + (["--model", json.dumps(change)] if change else [])
+    return command + ["--model", json.dumps({**V1, **change})]
 
 
 def score(model, tokenizer, pack: str, episodes: int) -> dict:

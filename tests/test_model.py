@@ -397,3 +397,20 @@ def test_play_windows_keep_their_action_condition_so_the_action_free_future_is_t
     use_next = seen[0]  # (B, H-1): whether each step's frame saw its next chunk
     valid = batch["action_valid"][:, 1 : use_next.shape[1] + 1]
     assert not use_next[0].any() and torch.equal(use_next[1], valid[1])
+
+
+def test_actions_are_diffused_in_units_of_the_action_scale():
+    raw = tiny_model()
+    scaled = tiny_model(action_scale=[0.5] * 7)
+    scaled.load_state_dict(raw.state_dict())
+    h_frame = torch.randn(1, K, raw.config.dim, generator=torch.Generator().manual_seed(0))
+    a = raw.sample_actions(h_frame, generator=torch.Generator().manual_seed(1))
+    b = scaled.sample_actions(h_frame, generator=torch.Generator().manual_seed(1))
+    # The same head output x: a = clamp(x, -1, 1), b = clamp(0.5 x, -1, 1), so both agree on [-0.5, 0.5].
+    torch.testing.assert_close(b.clamp(-0.5, 0.5), (a * 0.5).clamp(-0.5, 0.5))
+    assert not torch.equal(a, b)
+
+
+def test_a_bad_action_scale_is_refused():
+    with pytest.raises(InputError, match="action_scale"):
+        tiny_model(action_scale=[0.1] * 3)

@@ -144,3 +144,16 @@ def test_pack_windows_can_hold_only_demos_or_only_play(tmp_path, rng):
     assert [row[3] for row in TokenPackWindows(tmp_path, WINDOWS, "all", "play").episodes] == [3, 4]
     with pytest.raises(InputError, match="demos"):
         TokenPackWindows(tmp_path, WINDOWS, "all", "experts")
+
+
+def test_action_scale_is_the_std_of_the_demonstrations_only(tmp_path, rng):
+    from physgen.data.packs import action_scale
+
+    episodes = [Episode(f"e{s}.h5", "", "PushCube-v1", s, 9, imitate=s < 2) for s in range(4)]
+    tokens = {(e.path, e.key): np.zeros((5, 2, 3), np.float32) for e in episodes}
+    demo = rng.normal(0, 0.1, (8, 7)).astype(np.float32)
+    demo[:, 3] = 0  # a dimension the demos never move
+    actions = {(e.path, e.key): demo if e.imitate else np.ones((8, 7), np.float32) for e in episodes}
+    write_token_pack(episodes, tokens, actions, tmp_path, 2, "test")
+    scale = action_scale(tmp_path, floor=0.01)
+    np.testing.assert_allclose(scale, np.maximum(demo.std(0), 0.01), atol=1e-4)  # play's ones left out

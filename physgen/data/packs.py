@@ -122,6 +122,18 @@ def read_token_pack(folder: str | os.PathLike) -> tuple[dict, dict]:
     return load_file(folder / TOKENS_FILE), json.loads((folder / TOKENS_META).read_text())
 
 
+def action_scale(folder: str | os.PathLike, floor: float = 0.01) -> list[float]:
+    """Per-dimension std of a token pack's demonstration actions (play excluded), at least `floor`:
+    the world model's action_scale."""
+    arrays, _ = read_token_pack(folder)
+    table = arrays["episodes"]  # (E, 6): frame offset, frames (T + 1), action offset, seed, scene, imitate
+    rows = [row for row in table.tolist() if len(row) < 6 or row[5]]
+    if not rows:
+        raise InputError(f"{folder} holds no demonstrations to measure the action scale on")
+    demos = np.concatenate([arrays["actions"][row[2] : row[2] + row[1] - 1] for row in rows])  # (N, 7)
+    return [round(max(float(v), floor), 4) for v in demos.std(axis=0)]
+
+
 def episodes_with_actions(demos_root, videos_root, play_root=None) -> tuple[list, dict]:
     """Training episodes that have actions: the demos, corpus videos that stored them, and play
     episodes (stored like the corpus; Episode.imitate is False for them).

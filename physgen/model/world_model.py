@@ -76,6 +76,12 @@ class PhysGen(ModelMixin, ConfigMixin):
         lmtp: int = 3,  # chunks predicted per step (1 = L-MTP off)
         action_tokens: str = "continuous",  # "discrete": the ablation with binned actions and a classifier
         action_bins: int = 256,  # bins per action dimension for action_tokens="discrete"
+        # Per-dimension scale of the actions the Action-DiT diffuses (the demonstrations' std): the
+        # head works on actions / scale. Expert deltas span about a tenth of the [-1, 1] range, so
+        # in raw units they are buried under the unit diffusion noise (session 7: from the real next
+        # frame v1.1's chunk was no closer to the executed one than a zero chunk). None: raw actions
+        # (v1.1 and earlier); `physgen.data.packs.action_scale` measures it on a pack.
+        action_scale: list | None = None,
         scheduler: str = "flow",
         train_timesteps: int = 1000,
         sample_steps: int = 10,
@@ -113,6 +119,8 @@ class PhysGen(ModelMixin, ConfigMixin):
             raise InputError(f"cfg_scale must be >= 0; got {cfg_scale}")
         if action_tokens not in ACTION_TOKENS:
             raise InputError(f"action_tokens must be one of {ACTION_TOKENS}; got {action_tokens!r}")
+        if action_scale is not None and (len(action_scale) != action_dim or min(action_scale) <= 0):
+            raise InputError(f"action_scale must be {action_dim} positive numbers; got {action_scale}")
         if action_bins < 2:
             raise InputError(f"action_bins must be >= 2; got {action_bins}")
         if scheduler not in SCHEDULERS:
@@ -297,7 +305,7 @@ class PhysGen(ModelMixin, ConfigMixin):
             logits = self._action_logits(ctx)  # (M, T, 7, bins)
             return F.cross_entropy(logits.flatten(0, 2), self._to_bins(target).flatten())
         ts = cfg.t_samples
-        x_t, t, goal = self.diffusion.training_pair(target.repeat(ts, 1, 1))
+        x_t, t, goal = self.diffusion.training_pair((target / self._action_scale(target)).repeat(ts, 1, 1))
         return (self.action_head(x_t, t, ctx.repeat(ts, 1, 1)) - goal).pow(2).mean()
 
     # ----------------------------------------------------------------- sampling
@@ -333,7 +341,11 @@ class PhysGen(ModelMixin, ConfigMixin):
             return block.view(-1, cfg.lmtp, cfg.chunk, cfg.action_dim)
         shape = (h_frame.shape[0], cfg.lmtp * cfg.chunk, cfg.action_dim)
         block = self.diffusion.sample(lambda x, t: self.action_head(x, t, ctx), shape, steps or cfg.sample_steps, generator, h_frame.device)
-        return block.clamp(-1, 1).view(-1, cfg.lmtp, cfg.chunk, cfg.action_dim)
+        return (block * self._action_scale(block)).clamp(-1, 1).view(-1, cfg.lmtp, cfg.chunk, cfg.action_dim)
+
+    def _action_scale(self, like: torch.Tensor) -> torch.Tensor | float:
+        scale = self.config.action_scale
+        return 1.0 if scale is None else torch.tensor(scale, dtype=like.dtype, device=like.device)  # (7,)
 
     # ----------------------------------------------------------------- discrete-action ablation
     def _action_logits(self, ctx: torch.Tensor) -> torch.Tensor:
