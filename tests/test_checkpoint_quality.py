@@ -16,7 +16,9 @@ from physgen.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from physgen.model.world_env import WorldModelEnv
 
 CASES = Path(__file__).resolve().parents[1] / "assets" / "quality_floor"
-FLOOR_DB = 26.0  # the shipped v1.1 measured 27.06 dB (26.62, 28.73, 25.84); v1 26.71; v0.2 23.42; copying the start frame 27.01
+# The shipped checkpoint (v1.1 + the decoder tuned on predicted latents, session 7) measured 27.82 dB
+# (27.62, 29.16, 26.69); v1.1 27.06; v1 26.71; v0.2 23.42; copying the start frame 27.01.
+FLOOR_DB = 27.3
 
 
 @pytest.mark.slow
