@@ -87,7 +87,8 @@ def _decoder_pairs(args) -> None:
     from physgen.model.checkpoint import load_checkpoint
     from physgen.train.decoder_pairs import make_pairs
 
-    torch.set_num_threads(args.threads) if args.threads else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model, tokenizer = load_checkpoint(args.checkpoint)
     episodes = []
     for root, find in ((args.demos, find_demo_episodes), (args.videos, find_video_episodes), (args.play, find_video_episodes)):
