@@ -12,7 +12,9 @@ Each figure comes with a baseline measured in the same run:
 as remote browsers would be), each loading its own scene and seed and running one chunk; p50 and
 p95 of the chunk's time against a single user in the same run, and a cross-talk check (each session's final gripper position against the same actions
 replayed alone in a fresh simulator). Also the first load of each scene in a new session once the
-server is warm (the env pool is full). `--rss-steps N`: resident memory over N control steps of
+server is warm (the env pool is full). The server's CPU seconds per chunk, alone and under load,
+give p95_floor_vs_single: n chunks' CPU time spread over the cores the queue can use, against one
+user's chunk, the ratio no scheduling can beat on this machine. `--rss-steps N`: resident memory over N control steps of
 driving in one session (the episode cap keeps it flat).
 """
 
@@ -182,10 +184,28 @@ def _sessions_process(url: str, n: int, loaded, go, results) -> None:
     results.put(out)
 
 
-def concurrent_sessions(n: int = 8, single_repeats: int = 3) -> dict:
-    """N sessions at once against one user alone, in one served app (see the module docstring)."""
+def _timed_sessions(url: str, n: int, scenes) -> tuple[list[dict], float]:
+    """n client sessions in a child process load their scenes, then run one chunk each at once, on
+    a warm server. Returns their results and the server's CPU seconds (all its threads) per chunk."""
     import multiprocessing
 
+    spawn = multiprocessing.get_context("spawn")  # the server's threads make fork unsafe
+    loaded, go, queue = spawn.Event(), spawn.Event(), spawn.Queue()
+    clients = spawn.Process(target=_sessions_process, args=(url, n, loaded, go, queue))
+    clients.start()
+    if not loaded.wait(timeout=600):
+        raise TimeoutError("the sessions did not load their scenes")
+    _wait_for_pool(scenes)  # the pool refilled: the chunks are timed on a warm server
+    cpu_start = time.process_time()
+    go.set()
+    results = queue.get(timeout=600)
+    cpu_per_chunk = (time.process_time() - cpu_start) / n
+    clients.join(timeout=60)
+    return results, cpu_per_chunk
+
+
+def concurrent_sessions(n: int = 8, single_repeats: int = 3) -> dict:
+    """N sessions at once against one user alone, in one served app (see the module docstring)."""
     from physgen.sim.scenes import SCENES
 
     scenes = list(SCENES)
@@ -197,18 +217,11 @@ def concurrent_sessions(n: int = 8, single_repeats: int = 3) -> dict:
         for scene in scenes:
             first_loads[scene] = _session_run(url, scene, 1, "wait 1")["load_s"]
             _wait_for_pool(scenes)
-        single = [_session_run(url, scenes[0], 100 + k, PROGRAMS[0])["chunk_s"] for k in range(single_repeats)]
-        _wait_for_pool(scenes)
-        spawn = multiprocessing.get_context("spawn")  # the server's threads make fork unsafe
-        loaded, go, queue = spawn.Event(), spawn.Event(), spawn.Queue()
-        clients = spawn.Process(target=_sessions_process, args=(url, n, loaded, go, queue))
-        clients.start()
-        if not loaded.wait(timeout=600):
-            raise TimeoutError("the sessions did not load their scenes")
-        _wait_for_pool(scenes)  # the pool refilled: the chunks are timed on a warm server
-        go.set()
-        results = queue.get(timeout=600)
-        clients.join(timeout=60)
+        # One user alone, from a client process as the N sessions are (a new session each time).
+        alone = [_timed_sessions(url, 1, scenes) for _ in range(single_repeats)]
+        single = [results[0]["chunk_s"] for results, _ in alone]
+        single_cpu_s = statistics.median(cpu for _, cpu in alone)
+        results, concurrent_cpu_s = _timed_sessions(url, n, scenes)
     finally:
         demo.close()
     chunk = sorted(r["chunk_s"] for r in results)
@@ -221,10 +234,14 @@ def concurrent_sessions(n: int = 8, single_repeats: int = 3) -> dict:
             mismatches.append({**r, "alone": alone})
     from app.layout import CONCURRENCY
 
+    concurrency = int(os.environ.get("PHYSGEN_CONCURRENCY", CONCURRENCY))
     return {
-        "sessions": n, "concurrency": int(os.environ.get("PHYSGEN_CONCURRENCY", CONCURRENCY)), "single_user_chunk_s": single_s,
+        "sessions": n, "concurrency": concurrency, "single_user_chunk_s": single_s,
         "concurrent_chunk_p50_s": p50, "concurrent_chunk_p95_s": p95,
         "p50_vs_single": p50 / single_s, "p95_vs_single": p95 / single_s,
+        "server_cpu_per_chunk_single_s": single_cpu_s, "server_cpu_per_chunk_concurrent_s": concurrent_cpu_s, "cores": os.cpu_count(),
+        # The last of n chunks cannot end before the n chunks' CPU time has run on the cores the queue can use.
+        "p95_floor_vs_single": n * single_cpu_s / min(os.cpu_count() or 1, concurrency) / single_s,
         "concurrent_load_s_max": max(r["load_s"] for r in results),
         "cross_talk_sessions": len(mismatches), "cross_talk_detail": mismatches,
         "first_load_scene_warm_s": first_loads, "pool_fill_s": pool_fill_s,

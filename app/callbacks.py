@@ -27,7 +27,16 @@ from app.session import StudioSession, one_at_a_time
 from physgen import EVAL_SEED_START
 from physgen.actions.language import DRIVE_STEP_M, drive_chunk, move_command, parse_actions
 from physgen.actions.presets import preset_text
-from physgen.actions.space import DEFAULT_CHUNK_LEN, commanded_path, pad_to_chunks, pixel_to_table, stroke_to_table, world_to_pixel
+from physgen.actions.space import (
+    DEFAULT_CHUNK_LEN,
+    GRIPPER_CLOSED,
+    GRIPPER_OPEN,
+    commanded_path,
+    pad_to_chunks,
+    pixel_to_table,
+    stroke_to_table,
+    world_to_pixel,
+)
 from physgen.data.episode_io import side_by_side
 from physgen.errors import InputError, SimulatorUnavailable
 from physgen.eval.metrics import frame_metrics
@@ -249,7 +258,7 @@ def run_actions(session: StudioSession | None, text: str):
         return
     chunk_len = chunk_length(session)
     try:
-        program = parse_actions(text, chunk_len=chunk_len)
+        program = parse_actions(text, chunk_len=chunk_len, gripper=session.gripper)  # a program goes on with the gripper as it is
     except InputError as exc:
         yield message_view(session, str(exc))
         return
@@ -257,7 +266,7 @@ def run_actions(session: StudioSession | None, text: str):
         yield message_view(session, "Neither the simulator nor a PhysGen checkpoint is available on this machine.")
         return
     actions, pad = pad_to_chunks(program.actions, chunk_len)
-    session.texts.append(text)
+    session.add_program(text, actions, pad)
     session.targets.clear()
     if session.sim is not None:
         session.commanded.extend(commanded_path(session.executed[-1], actions)[1:])
@@ -382,12 +391,12 @@ def drive(session: StudioSession | None, key: str):
         return (*message_view(session, "Neither the simulator nor a PhysGen checkpoint is available on this machine."), "")
     direction = DRIVE_KEYS[name]
     if direction == "grip":
-        session.gripper = -session.gripper
+        session.gripper = GRIPPER_CLOSED if session.gripper > 0 else GRIPPER_OPEN
         direction, command = "stay", "open" if session.gripper > 0 else "close"
     else:
         command = f"{direction} {DRIVE_STEP_M * 100:g}cm"
     chunk = drive_chunk(direction, session.gripper, chunk_length(session))
-    session.texts.append(command)
+    session.add_program(command, chunk)
     session.targets.clear()
     if session.sim is not None:
         session.commanded.extend(commanded_path(session.executed[-1], chunk)[1:])

@@ -39,7 +39,7 @@ def export_episode(session: StudioSession | None):
 
 def _write_branch(session: StudioSession, folder: Path, real, predicted, actions, texts, suffix: str):
     stem = f"{session.scene}_seed{session.seed}_{len(actions)}chunks{suffix}"
-    record = ActionRecord(session.scene, session.seed, np.concatenate(actions), tuple(texts), chunk_length(session))
+    record = ActionRecord(session.scene, session.seed, np.concatenate(actions), tuple(text for text, _ in texts), chunk_length(session))
     json_path = folder / f"{stem}.json"
     json_path.write_text(record.to_json())
     video_path = None

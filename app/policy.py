@@ -7,6 +7,7 @@ import numpy as np
 from app.callbacks import message_view, record_real, view
 from app.gpu import gpu
 from app.session import StudioSession, one_at_a_time
+from physgen.actions.language import actions_to_text
 from physgen.actions.space import commanded_path
 from physgen.errors import InputError
 from physgen.model.policy import WorldModelPolicy
@@ -69,6 +70,7 @@ def let_physgen_act(session: StudioSession | None, chunks):
         else:
             observation = WorldObservation(policy.last_plan.imagined, session.world.elapsed_steps + len(actions))
         session.actions.append(actions)
+        session.add_program(actions_to_text(actions), actions)
         _observe(policy, observation)  # the boundary's saved world state includes the frame reached
         session.save_boundary()
         if session.success:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from physgen.actions.language import actions_to_text
+from physgen.actions.space import GRIPPER_OPEN
 from physgen.errors import SimulatorUnavailable
 from physgen.sim.simulator import Simulator
 
@@ -32,7 +34,7 @@ class Branch:
     predicted: list[np.ndarray]
     divergence: list[dict]
     actions: list[np.ndarray]
-    texts: list[str]
+    texts: list[tuple[str, int]]
     dropped_actions: list[np.ndarray]  # the chunks the cap dropped before the fork
 
     def frame(self, frames: list[np.ndarray], chunk: int):
@@ -59,13 +61,16 @@ class StudioSession:
     # The chunks the cap dropped (224 bytes each): export still writes them, so that the actions
     # file replays the whole episode from the scene's start.
     dropped_actions: list[np.ndarray] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)  # programs run (typed, preset, clicked or driven)
+    # (program, control steps) in the order run: typed, preset, clicked, dragged or driven ones as
+    # typed, policy chunks and a program's padding as raw steps. They cover every step from the
+    # scene's start, so an export's text replays the episode.
+    texts: list[tuple[str, int]] = field(default_factory=list)
     targets: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # clicked (pixel, world target)
     success: bool = False
     policy: object | None = None  # physgen.model.policy.WorldModelPolicy around `world`, made on the first policy run
     dropped: int = 0  # chunks dropped from the front by the cap
     other: Branch | None = None  # after "Fork here": the first branch, played next to this one
-    gripper: float = 1.0  # the drive mode's gripper command (1 open, -1 closed)
+    gripper: float = GRIPPER_OPEN  # the gripper command held between programs and drive presses
     # The queue runs several requests at once; this keeps one session's requests (a Run and a drive
     # press, say) from stepping its simulator together. Other sessions never wait on it. A plain Lock,
     # not an RLock: Gradio resumes a streaming callback on whichever worker thread is free, so the
@@ -83,7 +88,7 @@ class StudioSession:
     def clear_episode(self) -> None:
         for name in ("real", "predicted", "states", "divergence", "executed", "commanded", "actions", "dropped_actions", "texts", "targets"):
             getattr(self, name).clear()
-        self.success, self.policy, self.dropped, self.other, self.gripper = False, None, 0, None, 1.0
+        self.success, self.policy, self.dropped, self.other, self.gripper = False, None, 0, None, GRIPPER_OPEN
 
     @property
     def num_chunks(self) -> int:
@@ -115,17 +120,27 @@ class StudioSession:
         self.divergence[:] = [d for d in self.divergence if d["chunk"] >= self.dropped]
         return extra
 
+    def add_program(self, text: str, actions: np.ndarray, pad: int = 0) -> None:
+        """Record the program `text` that runs as `actions` (T, 7), the last `pad` of them the hold
+        steps that complete its last chunk; the held gripper becomes the program's last."""
+        self.texts.append((text, len(actions) - pad))
+        if pad:
+            self.texts.append((actions_to_text(actions[-pad:]), pad))
+        self.gripper = float(actions[-1, 6])
+
     def fork(self, chunk: int) -> None:
         """Keep the episode as branch A and cut this one back to `chunk` (the caller restores the envs)."""
         i = self.index(chunk)
         self.other = Branch(chunk, self.dropped, list(self.real), list(self.predicted), list(self.divergence), list(self.actions),
                             list(self.texts), list(self.dropped_actions))
+        kept_actions = self.dropped_actions + self.actions[:i]
+        self.texts[:] = _programs_covering(self.texts, np.concatenate(kept_actions) if kept_actions else np.zeros((0, 7)))
+        self.gripper = float(kept_actions[-1][-1, 6]) if kept_actions else GRIPPER_OPEN
         keep = 1 + sum(len(a) for a in self.actions[:i])  # positions: the boundary's own, then one per step
         for name in ("real", "predicted", "states"):
             del getattr(self, name)[i + 1 :]
         del self.actions[i:], self.executed[keep:], self.commanded[keep:]
         self.divergence[:] = [d for d in self.divergence if d["chunk"] <= chunk]
-        self.texts.clear()  # the programs ran on branch A; export falls back to the raw actions
         self.targets.clear()
         self.policy = None
 
@@ -157,6 +172,20 @@ class StudioSession:
         if self.sim is not None:
             self.sim.close()
             self.sim = None
+
+
+def _programs_covering(programs: list[tuple[str, int]], actions: np.ndarray) -> list[tuple[str, int]]:
+    """The (program, steps) entries that cover the first len(actions) steps: whole programs while
+    they fit, then the part of the one cut by a fork as raw steps."""
+    kept, done = [], 0
+    for text, steps in programs:
+        if done + steps > len(actions):
+            break
+        kept.append((text, steps))
+        done += steps
+    if done < len(actions):
+        kept.append((actions_to_text(actions[done:]), len(actions) - done))
+    return kept
 
 
 def one_at_a_time(callback):

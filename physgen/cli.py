@@ -133,7 +133,8 @@ def _train(args) -> None:
     given = dict(demos=args.demos, videos=args.videos, init=args.init, finetune=args.finetune, lora_rank=args.lora_rank,
                  window=args.window, batch_size=args.batch_size, lr=args.lr, minutes=args.minutes, max_steps=args.max_steps,
                  val_every=args.val_every, max_episodes_per_scene=args.max_episodes_per_scene, seed=args.seed,
-                 token_pack=args.token_pack, pack_episodes=args.pack_episodes, workers=args.workers)
+                 token_pack=args.token_pack, pack_episodes=args.pack_episodes, workers=args.workers,
+                 self_forcing=args.self_forcing)
     config = TrainConfig(stage=args.stage, out_dir=args.out, tokenizer=args.tokenizer, model=json.loads(args.model), cosine=args.cosine,
                          **{k: v for k, v in given.items() if v is not None})
     print(json.dumps(train(config)), flush=True)
@@ -274,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--pack-episodes", default=None, help="with --token-pack: all (default), demos (without play) or play")
     tr.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
     tr.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the time budget")
+    tr.add_argument("--self-forcing", type=float, default=None,
+                    help="fraction of windows fed the model's own open-loop frames instead of the real ones (stage 2)")
     tr.set_defaults(func=_train)
 
     ex = sub.add_parser("export", help="write a shippable fp16 checkpoint folder (model + tokenizer)")

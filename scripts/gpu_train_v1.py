@@ -16,6 +16,10 @@ Runs in parallel on the same token pack and seed, one experiment per call:
   plans with is learned from demonstrations alone). Rows are also scored with no chunk given
   (`imagine_*`: the policy's imagination on the val demos). Policy success needs the simulator:
   bench the returned weights on the CPU (`python -m physgen.bench --policy-seeds 20`).
+- `--experiment drift` (prepared in session 8): `v1_2_self_forced`, v1.1 trained on for the whole
+  budget with self forcing (`--self-forcing 0.5`: half the windows are fed the model's own
+  open-loop frames, physgen.model.self_forcing), beside its teacher-forced control. Session 8's CPU
+  run of the same pair is in the model card.
 Then scores every model with physgen.eval.open_loop.pack_open_loop on the pack's val episodes (the same
 episodes and sampling seed for all): the demonstrations, and, where the pack has play, the play
 episodes with their recorded chunks and with another episode's (the gap is action following).
@@ -50,6 +54,7 @@ class Run:
     pack_episodes: str = "all"
     full_budget: bool = False  # trained for --minutes at --batch-size; else --ablation-steps at --ablation-batch
     note: str = ""
+    train_args: tuple[str, ...] = ()  # extra `physgen train` arguments (training choices that are not model kwargs)
 
 
 EXPERIMENTS = {
@@ -73,8 +78,13 @@ EXPERIMENTS = {
         "v1_2_control": Run(init=SHIPPED, full_budget=True, note="v1.1 trained on, as v1.1 was (the control)"),
         "v1_2_play_rule": Run({"action_cond_dropout_play": 0.0}, init=SHIPPED, full_budget=True, note="v1.1 trained on; play never drops its action"),
     },
+    "drift": {
+        "v1_2_self_forced": Run(init=SHIPPED, full_budget=True, train_args=("--self-forcing", "0.5"),
+                                note="v1.1 trained on; half the windows fed its own open-loop frames"),
+        "v1_2_teacher_forced": Run(init=SHIPPED, full_budget=True, note="v1.1 trained on, as v1.1 was (the control)"),
+    },
 }
-MAIN_RUN = {"v1": "v1", "play": "v1_1", "policy": "v1_2"}  # the candidate whose weights come back
+MAIN_RUN = {"v1": "v1", "play": "v1_1", "policy": "v1_2", "drift": "v1_2_self_forced"}  # the candidate whose weights come back
 INFERENCE = {"cfg_1.5": {"cfg_scale": 1.5}, "cfg_2.5": {"cfg_scale": 2.5}, "steps_5": {"sample_steps": 5}}  # inference-time rows on the main run
 
 
@@ -84,7 +94,7 @@ def train_command(args, name: str, run: Run) -> list[str]:
     command = [sys.executable, "-m", "physgen.cli", "train", "--stage", "actions", "--token-pack", args.pack,
                "--pack-episodes", run.pack_episodes, "--out", str(Path(args.runs) / name), "--max-steps", str(steps),
                "--minutes", str(args.minutes), "--batch-size", str(batch), "--lr", str(lr), "--cosine", "--workers", str(workers),
-               "--val-every", "500", "--seed", str(args.seed)]
+               "--val-every", "500", "--seed", str(args.seed), *run.train_args]
     change = dict(run.change)
     if change.get("action_scale") == "pack":  # measured on the pack this call trains on
         from physgen.data.packs import action_scale
@@ -177,7 +187,7 @@ def main() -> int:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = FrameTokenizer.from_pretrained(args.tokenizer).float().to(device)
-    rows = ({"shipped": None} if args.experiment in ("play", "policy") else {}) | runs
+    rows = ({"shipped": None} if args.experiment != "v1" else {}) | runs
     for name, run in rows.items():
         folder = Path(args.runs) / name
         if run is not None and not (folder / "metrics.json").exists():

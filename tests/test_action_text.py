@@ -29,6 +29,11 @@ def test_repeat_and_raw_vector():
     assert len(program.actions) == 20 and len(program.chunks()) == 3
 
 
+def test_the_commands_after_a_raw_step_hold_its_gripper():
+    program = parse_actions("[0 0 0.1 0 0 0 -1]; right 2cm; wait")
+    assert (program.commands[1].actions[:, 6] == -1).all() and (program.commands[2].actions[:, 6] == -1).all()
+
+
 def test_preview_rows_describe_each_command():
     rows = parse_actions("down 4cm x2").preview()
     assert rows == [["down 4cm x2", 16, 2.0, 0.0, 0.0, -8.0, "open"]]

@@ -127,6 +127,69 @@ def test_fork_restores_the_saved_state_and_plays_both_branches(load):
     assert len(json.loads(open(branch_files[1]).read())["actions"]) == 3 * 8
 
 
+def exported_text(session, branch="B"):
+    """The actions file's program text of a branch, and its actions."""
+    from physgen.data.episode_io import read_action_file
+
+    _, actions_json, branch_files, _ = export_episode(session)
+    record = read_action_file(actions_json if branch == "B" else branch_files[1])
+    return record.program_text(), record.actions
+
+
+def replays(text, actions):
+    from physgen.actions.language import parse_actions
+
+    parsed = parse_actions(text, max_steps=10**6).actions
+    return len(parsed) == len(actions) and np.allclose(parsed, actions, atol=1e-5)
+
+
+def test_both_branches_export_the_programs_as_typed(load):
+    session = load()
+    for program in ("right 2cm", "up 2cm x2"):
+        last(callbacks.run_actions(session, program))
+    callbacks.fork_here(session, 1)
+    last(callbacks.run_actions(session, "left 2cm"))
+    assert exported_text(session, "A")[0] == "right 2cm\nup 2cm x2"
+    text, actions = exported_text(session, "B")
+    assert text == "right 2cm\nleft 2cm" and replays(text, actions)
+
+
+def test_a_fork_inside_a_program_exports_its_first_part_as_steps_that_replay(load):
+    session = load()
+    last(callbacks.run_actions(session, "right 2cm x3"))
+    callbacks.fork_here(session, 2)
+    last(callbacks.run_actions(session, "close"))
+    text, actions = exported_text(session, "B")
+    assert text.startswith("[") and text.endswith("\nclose") and len(actions) == 3 * 8 and replays(text, actions)
+
+
+def test_the_gripper_stays_as_the_last_program_left_it(load):
+    session = load()
+    last(callbacks.run_actions(session, "close"))
+    last(callbacks.run_actions(session, "up 3cm"))
+    assert session.gripper == -1 and (session.actions[-1][:, 6] == -1).all()  # the cube stays in the hand
+    callbacks.drive(session, "w")
+    assert (session.actions[-1][:, 6] == -1).all()
+
+
+def test_padded_programs_and_policy_chunks_export_a_text_that_replays(load):
+    session = load()
+    last(callbacks.run_actions(session, "[0.2 0 0 0 0 0 1] x3"))  # 3 steps, padded with 5 hold steps
+    last(let_physgen_act(session, 1))
+    last(callbacks.run_actions(session, "right 2cm"))
+    text, actions = exported_text(session)
+    assert text.startswith("[0.2 0 0 0 0 0 1] x3\n") and text.endswith("\nright 2cm") and replays(text, actions)
+
+
+def test_a_fork_puts_the_gripper_back_as_it_was_at_that_chunk(load):
+    session = load()
+    last(callbacks.run_actions(session, "right 2cm; close"))
+    callbacks.fork_here(session, 1)
+    assert session.gripper == 1
+    callbacks.drive(session, "w")
+    assert (session.actions[-1][:, 6] == 1).all()
+
+
 @pytest.mark.parametrize("chunk, words", [(5, "no chunk 5"), (-1, "no chunk -1"), ("two", "integer"), (1.5, "integer")])
 def test_a_fork_at_a_chunk_that_does_not_exist_is_a_message(load, chunk, words):
     session = load()
@@ -142,7 +205,7 @@ def test_drive_runs_one_chunk_in_both_envs_and_reports_latency(load):
     assert "model" in latency and "simulator" in latency and "total" in latency
     np.testing.assert_allclose(session.executed[-1] - session.executed[0], [0, 0.03, 0], atol=0.002)  # D: 3 cm right
     callbacks.drive(session, "space")
-    assert session.gripper == -1 and session.actions[-1][0, 6] == -1 and session.texts[-2:] == ["right 3cm", "close"]
+    assert session.gripper == -1 and session.actions[-1][0, 6] == -1 and [text for text, _ in session.texts[-2:]] == ["right 3cm", "close"]
 
 
 def test_a_bad_drive_key_is_a_message_and_keeps_the_session(load):

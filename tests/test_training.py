@@ -91,3 +91,10 @@ def test_stage2_ablation_changes_the_head_and_keeps_the_pretrained_backbone(data
     assert pretrained.config.lmtp == TINY_MODEL["lmtp"] != 1 and ablated.config.lmtp == 1
     name, weight = next((n, p) for n, p in pretrained.backbone.named_parameters() if p.ndim == 2)
     torch.testing.assert_close(dict(ablated.backbone.named_parameters())[name], weight, atol=1e-6, rtol=0)
+
+
+def test_stage2_with_self_forcing_trains_and_records_it(data, tmp_path):
+    out = tmp_path / "s2_self_forced"
+    metrics = train(config(data, out, stage="actions", self_forcing=1.0, max_steps=2), progress=False)
+    assert metrics["step"] == 2 and "action" in metrics["val"]
+    assert json.loads((out / "train_config.json").read_text())["self_forcing"] == 1.0

@@ -6,7 +6,8 @@ Commands are separated by ';' or newlines. Each may end with a repeat 'xN' (e.g.
     move <dx> <dy> <dz> [cm|mm|m]                         straight move by a world-frame vector
     close | open                                          close / open the gripper (one chunk)
     wait [N]                                              hold still for N chunks (default 1)
-    [dx dy dz drx dry drz g]                              one raw control step, entries in [-1, 1]
+    [dx dy dz drx dry drz g]                              one raw control step, entries in [-1, 1];
+                                                          the commands after it hold its gripper g
 
 Directions are in the world frame as seen from the studio camera: right = +y, left = -y,
 forward = +x (toward the camera), back = -x, up = +z. Moves and gripper changes fill whole chunks of
@@ -151,7 +152,8 @@ def _parse_one(body: str, text: str, start: int, chunk_len: int, gripper: float)
     tokens = body.split()
     word = tokens[0].lower()
     if body.startswith("["):
-        return _parse_raw(body, text, start), gripper
+        step = _parse_raw(body, text, start)
+        return step, float(step[0, 6])
     if word in DIRECTIONS:
         distance = _parse_distance(body[len(tokens[0]) :], text, start + len(tokens[0]))
         return _straight_move(np.asarray(DIRECTIONS[word], np.float64) * distance, chunk_len, gripper), gripper

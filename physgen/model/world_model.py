@@ -222,50 +222,65 @@ class PhysGen(ModelMixin, ConfigMixin):
         return torch.cat([h_frame, look], dim=1)
 
     # ----------------------------------------------------------------- training
-    def forward(self, frame_tokens, frame_valid, actions=None, action_valid=None, boa=None, imitate=None) -> dict:
+    def forward(self, frame_tokens, frame_valid, actions=None, action_valid=None, boa=None, imitate=None, context=None) -> dict:
         """The training losses (forward, so that accelerate/DDP wrappers can call the model)."""
-        return self.loss(frame_tokens, frame_valid, actions, action_valid, boa, imitate)
+        return self.loss(frame_tokens, frame_valid, actions, action_valid, boa, imitate, context)
 
-    def loss(self, frame_tokens, frame_valid, actions=None, action_valid=None, boa=None, imitate=None) -> dict:
+    def loss(self, frame_tokens, frame_valid, actions=None, action_valid=None, boa=None, imitate=None, context=None) -> dict:
         """Teacher-forced losses for one window of H steps (H may exceed `history`: the band applies).
 
         frame_tokens (B, H, K, D); frame_valid (B, H); actions (B, H + lmtp, L, 7) with actions[:, n]
         leading into frame n (None for stage-1 video); action_valid (B, H + lmtp); boa (B,); imitate
         (B,) bool: False for play windows, whose actions condition the frames but are no demonstration
-        for the policy head (default: all True).
+        for the policy head (default: all True). context (B, H, K, D): the frames fed to the model,
+        default frame_tokens; self-forced windows feed the model's own open-loop predictions
+        (physgen.model.self_forcing). The targets stay the real frames, and a residual target is
+        taken from the frame fed, so the head learns to steer a drifted rollout back.
         """
         cfg = self.config
         b, h = frame_tokens.shape[:2]
-        k = cfg.num_frame_tokens
-        context, level = self.noisy_context(frame_tokens)
-        frame_emb = self.embed_frames(context, level)
+        fed = frame_tokens if context is None else context
+        noised, level = self.noisy_context(fed)
+        boa_steps = None if actions is None else self.boa_steps(b, h, boa, action_valid)
+        h_frame, h_action = self.window_outputs(noised, level, actions, boa_steps)
         if actions is None:
-            x = self.sequence(frame_emb, None)
-            layout = TokenLayout.for_steps(0, h, k, 0, device=x.device)
-            out = self.backbone(x, layout).view(b, h, k, -1)
-            z = self.frame_condition(out[:, :-1], None, None, None)
-            h_frame = out
+            z = self.frame_condition(h_frame[:, :-1], None, None, None)
         else:
-            boa_steps = torch.zeros(b, h, dtype=torch.bool, device=frame_tokens.device)
-            boa_steps[:, 0] = boa if boa is not None else ~action_valid[:, 0]
-            action_emb = self.embed_actions(actions[:, :h], boa_steps)
-            x = self.sequence(frame_emb, action_emb)
-            layout = TokenLayout.for_steps(0, h, k, cfg.chunk, device=x.device)
-            out = self.backbone(x, layout).view(b, h, k + cfg.chunk, -1)
-            h_frame, h_action = out[:, :, :k], out[:, :, k:]
-            dropout = torch.full((b, 1), cfg.action_cond_dropout, device=x.device)
+            dropout = torch.full((b, 1), cfg.action_cond_dropout, device=fed.device)
             if imitate is not None:
-                dropout[~imitate.to(x.device)] = cfg.action_cond_dropout_play
-            use_next = torch.rand(b, h - 1, device=x.device) >= dropout  # (B, H-1)
+                dropout[~imitate.to(fed.device)] = cfg.action_cond_dropout_play
+            use_next = torch.rand(b, h - 1, device=fed.device) >= dropout  # (B, H-1)
             use_next &= action_valid[:, 1:h]
             z = self.frame_condition(h_frame[:, :-1], h_action[:, :-1, -1], actions[:, 1:h], use_next)
-        target = self.frame_target_of(frame_tokens[:, :-1], frame_tokens[:, 1:])  # (B, H-1, K, D), from clean frames
+        target = self.frame_target_of(fed[:, :-1], frame_tokens[:, 1:])  # (B, H-1, K, D), toward the real frames
         losses = {"frame": self._frame_loss(z, target, frame_valid[:, 1:])}
         if actions is not None:
             demo_valid = action_valid if imitate is None else action_valid & imitate[:, None]
             losses["action"] = self._action_loss(h_frame, actions, demo_valid)
         losses["total"] = sum(losses.values())
         return losses
+
+    @staticmethod
+    def boa_steps(b: int, h: int, boa, action_valid) -> torch.Tensor:
+        """(B, H) bool: the action slots that hold the BOA chunk (a window's first step, at an
+        episode's start)."""
+        steps = torch.zeros(b, h, dtype=torch.bool, device=action_valid.device)
+        steps[:, 0] = boa if boa is not None else ~action_valid[:, 0]
+        return steps
+
+    def window_outputs(self, frame_tokens, level, actions=None, boa_steps=None):
+        """Backbone outputs of a window of S whole steps from step 0: frame outputs (B, S, K, d) and
+        action outputs (B, S, L, d), or None for frames only. frame_tokens (B, S, K, D), level (B, S)
+        or None (the rollout level), actions (B, >= S, L, 7), boa_steps (B, S)."""
+        b, s, k = *frame_tokens.shape[:2], self.config.num_frame_tokens
+        frame_emb = self.embed_frames(frame_tokens, level)
+        if actions is None:
+            layout = TokenLayout.for_steps(0, s, k, 0, device=frame_emb.device)
+            return self.backbone(self.sequence(frame_emb, None), layout).view(b, s, k, -1), None
+        x = self.sequence(frame_emb, self.embed_actions(actions[:, :s], boa_steps))
+        layout = TokenLayout.for_steps(0, s, k, self.config.chunk, device=x.device)
+        out = self.backbone(x, layout).view(b, s, k + self.config.chunk, -1)
+        return out[:, :, :k], out[:, :, k:]
 
     def _frame_loss(self, z, target, valid):
         """z (B, S, K, d), target (B, S, K, D), valid (B, S). A joint head denoises whole frames

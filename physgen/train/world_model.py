@@ -52,6 +52,7 @@ class TrainConfig:
     pack_episodes: str = "all"  # which of the pack's episodes: "all", "demos" or "play" (physgen.data.dataset.EPISODE_SETS)
     workers: int = 0  # DataLoader worker processes
     cosine: bool = False  # decay the learning rate to 10 % over the run's time budget (after a 200-step warm-up)
+    self_forcing: float = 0.0  # stage 2: fraction of windows fed the model's own open-loop frames (physgen.model.self_forcing)
 
     def __post_init__(self):
         if self.stage not in STAGES:
@@ -63,6 +64,10 @@ class TrainConfig:
         for name in ("window", "batch_size", "max_steps", "val_every", "val_batches", "lora_rank"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if not 0.0 <= self.self_forcing <= 1.0:
+            raise InputError(f"self_forcing is a fraction of windows, in [0, 1]; got {self.self_forcing}")
+        if self.self_forcing > 0 and self.stage != "actions":
+            raise InputError("self_forcing needs --stage actions: the model imagines a window under its recorded actions")
         if self.pack_episodes not in EPISODE_SETS:
             raise InputError(f"pack_episodes must be one of {EPISODE_SETS}; got {self.pack_episodes!r}")
         if self.token_pack is None and not Path(self.tokenizer).exists():
@@ -125,10 +130,19 @@ def _build_model(cfg: TrainConfig, state_dir: Path):
     return model
 
 
-def _batch_loss(model, batch, stage: str) -> dict:
+def _batch_loss(model, batch, stage: str, self_forcing: float = 0.0, unwrapped=None) -> dict:
+    """The losses of a batch; with self_forcing, that fraction of its windows (drawn per window)
+    is fed the model's own open-loop frames (`unwrapped`: the model itself, not its wrapper)."""
     if stage == "video":
         return model(batch["frames"], batch["frame_valid"])
-    return model(batch["frames"], batch["frame_valid"], batch["actions"], batch["action_valid"], batch["boa"], batch.get("imitate"))
+    context = None
+    if self_forcing > 0:
+        from physgen.model.self_forcing import own_context
+
+        frames = batch["frames"]
+        rows = torch.rand(frames.shape[0], device=frames.device) < self_forcing
+        context = own_context(unwrapped or model, frames, batch["actions"], batch["action_valid"], batch["boa"], rows)
+    return model(batch["frames"], batch["frame_valid"], batch["actions"], batch["action_valid"], batch["boa"], batch.get("imitate"), context)
 
 
 @torch.no_grad()
@@ -217,7 +231,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             if cfg.cosine:
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(cfg, step, time.perf_counter() - run_start)
-            losses = _batch_loss(model, batch, cfg.stage)
+            losses = _batch_loss(model, batch, cfg.stage, cfg.self_forcing, accelerator.unwrap_model(model))
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(losses["total"])
             accelerator.clip_grad_norm_(params, 1.0)
