@@ -12,13 +12,15 @@ from app.plots import presence_figure
 from app.rendering import blank, upscale
 from app.session import StudioSession, one_at_a_time
 from physgen.errors import InputError, SimulatorUnavailable
-from physgen.eval.permanence import PROBE_SCENE, ProbeEpisode, after_reappearance, imagine, presence_scores, run_probe
+from physgen.eval.permanence import PROBE_SCENE, ProbeEpisode, after_reappearance, imagine, one_step, presence_scores, run_probe
 from physgen.sim.simulator import SimConfig, Simulator, validate_seed
 
 
 @gpu
-def _imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    return imagine(world, episode)
+def _imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Open loop, tokenizer ceiling, and one chunk ahead of the real frames (the last leaves the
+    world where the real episode ends)."""
+    return *imagine(world, episode), one_step(world, episode)
 
 
 @one_at_a_time
@@ -51,9 +53,10 @@ def run_permanence_probe(session: StudioSession | None, seed):
     from physgen.model.world_env import WorldModelEnv
 
     session.world = session.world or WorldModelEnv(model, tokenizer, sample_steps=model.config.sample_steps)
-    predicted, ceiling = _imagine(session.world, episode)
+    predicted, ceiling, ahead = _imagine(session.world, episode)
     session.predicted = predicted
     curves["PhysGen prediction"] = presence_scores(episode, predicted)
+    curves["PhysGen one chunk ahead of the real frames"] = presence_scores(episode, ahead)
     curves["tokenizer ceiling (VAE round trip of the real frames)"] = presence_scores(episode, ceiling)
     # Play the episode chunk by chunk, the curves growing with it; the scrubber replays any chunk.
     for i in range(len(episode.frames)):

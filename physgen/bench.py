@@ -11,7 +11,8 @@ Every speed figure comes with its baseline measured in the same run:
   *_copy_last is copying the first frame and *_vae the tokenizer's reconstruction ceiling, also
   per chunk (psnr_by_step_*).
 - presence_after_* / wall_min: the permanence probe over `--probe-seeds` held-out seeds: mean
-  presence of the cube after it reappears (PhysGen, tokenizer ceiling, ground truth) and the
+  presence of the cube after it reappears (PhysGen open loop as `model`, PhysGen one chunk ahead
+  of the real frames as `one_step`, tokenizer ceiling, ground truth) and the
   fraction of the wall PhysGen keeps in its worst frame.
 - play_*: the same open loop (8 chunks) on `--play-seeds` held-out seeds per task, driven by random
   play chunks (physgen.data.play) instead of expert actions: does the model follow commands it cannot

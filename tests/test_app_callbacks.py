@@ -224,7 +224,8 @@ def test_permanence_probe_plots_presence_for_truth_prediction_and_tokenizer(load
     session, real, predicted, plot, status, scrubber = outputs[-1]
     assert session.scene == "PermanenceProbe-v1" and len(session.real) == len(session.predicted)
     assert {t.name for t in plot.data} == {
-        "ground truth (segmentation)", "PhysGen prediction", "tokenizer ceiling (VAE round trip of the real frames)"
+        "ground truth (segmentation)", "PhysGen prediction", "PhysGen one chunk ahead of the real frames",
+        "tokenizer ceiling (VAE round trip of the real frames)",
     }
     assert "fully hidden at chunks" in status and scrubber.interactive and scrubber.maximum == len(session.real) - 1
     assert real.std() > 10 and predicted.shape == (512, 512, 3)

@@ -30,3 +30,24 @@ def test_probe_presence_follows_segmentation_on_real_frames(sim):
     real = presence_scores(episode, episode.frames)
     # On the simulator's own frames the hue score agrees with segmentation about visibility.
     np.testing.assert_array_equal(real < 0.05, episode.ground_truth_presence < 0.05)
+
+
+def test_one_step_predicts_each_chunk_from_the_real_frames_before_it(make_tiny_model):
+    from physgen import IMAGE_SIZE
+    from physgen.eval.permanence import ProbeEpisode, one_step
+    from physgen.model.world_env import WorldModelEnv
+
+    world = WorldModelEnv(*make_tiny_model())
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (4, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    actions = rng.uniform(-0.5, 0.5, (3 * world.chunk, 7)).astype(np.float32)
+    mask = np.zeros((IMAGE_SIZE, IMAGE_SIZE), bool)
+    episode = ProbeEpisode(3, actions, frames, np.array([9, 0, 0, 9]), np.zeros((4, 2)), mask, mask)
+    ahead = one_step(world, episode)
+    assert len(ahead) == 4 and world.elapsed_steps == len(actions)
+    # The last frame is predicted from the real frames 0-2, whatever was predicted before it.
+    world.reset(frame=frames[0], seed=3)
+    for n in range(2):
+        world.predict(actions[n * world.chunk : (n + 1) * world.chunk])
+        world.observe(frames[n + 1], actions[n * world.chunk : (n + 1) * world.chunk])
+    np.testing.assert_array_equal(ahead[3], world.predict(actions[2 * world.chunk :]))

@@ -40,6 +40,15 @@ def test_same_seed_same_prediction(env):
     np.testing.assert_array_equal(a, b)
 
 
+def test_predict_is_steps_frame_without_committing_it(env):
+    chunk = np.random.default_rng(2).uniform(-0.5, 0.5, (env.chunk, 7)).astype(np.float32)
+    env.reset(frame=first_frame(), seed=4)
+    predicted = env.predict(chunk)
+    assert env.elapsed_steps == 0 and env.rollout.step_index == 1  # nothing committed
+    env.reset(frame=first_frame(), seed=4)
+    np.testing.assert_array_equal(predicted, env.step(chunk).frame)
+
+
 def test_all_envs_satisfy_the_env_protocol(env):
     for stepper in (env, Simulator(), FakeSimulator()):  # Simulator() opens no ManiSkill env until reset
         assert isinstance(stepper, Env), type(stepper).__name__
@@ -119,6 +128,8 @@ def test_bad_input_is_rejected(env):
         env.step([[0, 0, np.nan, 0, 0, 0, 1]])
     with pytest.raises(InputError, match="one chunk"):
         env.observe(first_frame(), np.zeros((3, 7)))
+    with pytest.raises(InputError, match="one chunk"):
+        env.predict(np.zeros((env.chunk + 1, 7)))
     with pytest.raises(InputError, match="WorldState"):
         env.set_state("chunk 3")
 

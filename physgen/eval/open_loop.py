@@ -166,17 +166,18 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START
 
 
 def permanence(env, simulator, seeds) -> dict:
-    """The probe over held-out seeds: mean presence of the cube after it reappears (PhysGen, the
-    tokenizer ceiling, ground truth) and how much of the wall PhysGen keeps in its worst frame."""
-    from physgen.eval.permanence import after_reappearance, imagine, presence_scores, run_probe, wall_agreement
+    """The probe over held-out seeds: mean presence of the cube after it reappears (PhysGen open
+    loop, PhysGen one chunk ahead of the real frames, the tokenizer ceiling, ground truth) and how much of the wall PhysGen keeps in its worst frame."""
+    from physgen.eval.permanence import after_reappearance, imagine, one_step, presence_scores, run_probe, wall_agreement
 
-    rows = {"model": [], "ceiling": [], "truth": [], "wall_min": [], "wall_min_ceiling": []}
+    rows = {"model": [], "one_step": [], "ceiling": [], "truth": [], "wall_min": [], "wall_min_ceiling": []}
     for seed in seeds:
         episode = run_probe(simulator, seed, env.chunk)
         if not len(episode.hidden_chunks):
             continue
         predicted, ceiling = imagine(env, episode)
         rows["model"].append(after_reappearance(episode, presence_scores(episode, predicted)))
+        rows["one_step"].append(after_reappearance(episode, presence_scores(episode, one_step(env, episode))))
         rows["ceiling"].append(after_reappearance(episode, presence_scores(episode, ceiling)))
         rows["truth"].append(after_reappearance(episode, episode.ground_truth_presence))
         rows["wall_min"].append(float(np.nanmin(wall_agreement(episode, predicted))))

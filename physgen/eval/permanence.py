@@ -2,7 +2,8 @@
 
 The simulator runs the probe scene's scripted push (physgen.sim.experts.probe_waypoints), which hides
 the red cube behind the wall for several chunks and then reveals it past the wall. The world
-model imagines the same actions open loop from the real first frame.
+model imagines the same actions open loop from the real first frame, and, to tell memory from
+drift, one chunk ahead of the real frames (`one_step`).
 
 Presence is scored at the cube's true position, projected into the image every chunk (it is known
 even while the cube is hidden):
@@ -109,6 +110,19 @@ def imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.nda
     predicted = [first, *world.step(episode.actions).frames]
     ceiling = [first, *(world.reconstruct(f) for f in episode.frames[1:])]
     return predicted, ceiling
+
+
+def one_step(world, episode: ProbeEpisode) -> list[np.ndarray]:
+    """PhysGen's frames one chunk ahead of the real ones: each predicted from the real frames
+    before it (teacher forcing), one per chunk boundary. Next to `imagine`'s open loop, this
+    separates what the model keeps from what its own drift loses."""
+    world.reset(frame=episode.frames[0], seed=episode.seed)
+    frames = [world.reconstruct(episode.frames[0])]
+    for n, real in enumerate(episode.frames[1:]):
+        chunk = episode.actions[n * world.chunk : (n + 1) * world.chunk]
+        frames.append(world.predict(chunk))
+        world.observe(real, chunk)
+    return frames
 
 
 def after_reappearance(episode: ProbeEpisode, scores: np.ndarray) -> float:

@@ -86,6 +86,16 @@ class WorldModelEnv:
         self._frame = frames[-1]
         return EnvStep(frames, WorldObservation(frames[-1], self._elapsed), pad)
 
+    def predict(self, chunk) -> np.ndarray:
+        """The (H, W, 3) frame PhysGen predicts after one chunk of L actions, not committed: follow
+        it with observe(real frame, chunk) to predict one chunk ahead of real frames (teacher forcing)."""
+        self._require_reset()
+        acts = validate_actions(chunk)
+        if len(acts) != self.chunk:
+            raise InputError(f"predict takes exactly one chunk of {self.chunk} actions; got {len(acts)}")
+        tokens = self.rollout.predict_frame(torch.from_numpy(acts)[None].to(self.device), self.sample_steps, self.generator)
+        return self._decode(tokens)
+
     def get_state(self) -> WorldState:
         """Snapshot for forking: set_state(get_state()) continues as if never left."""
         self._require_reset()
