@@ -15,6 +15,8 @@ from physgen.errors import InputError, SimulatorUnavailable
 from physgen.eval.permanence import PROBE_SCENE, ProbeEpisode, after_reappearance, imagine, one_step, presence_scores, run_probe
 from physgen.sim.simulator import SimConfig, Simulator, validate_seed
 
+TRUTH, CEILING = "ground truth (segmentation)", "tokenizer ceiling (VAE round trip of the real frames)"
+
 
 @gpu
 def _imagine(world, episode: ProbeEpisode) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
@@ -43,12 +45,13 @@ def run_permanence_probe(session: StudioSession | None, seed):
     # The studio tab now shows the probe episode too.
     session.clear_episode()
     session.scene, session.seed, session.real = PROBE_SCENE, seed, list(episode.frames)
-    curves = {"ground truth (segmentation)": episode.ground_truth_presence}
+    curves = {TRUTH: episode.ground_truth_presence}
     model, tokenizer, reason = shared_model()
     hidden = episode.hidden_chunks
     if model is None:
         status = f"Prediction unavailable ({reason}); showing the simulator's episode only."
-        yield session, upscale(episode.frames[-1]), blank(), presence_figure(curves, hidden), status, _slider(len(episode.frames) - 1)
+        plot = presence_figure(curves, hidden, (TRUTH, CEILING))
+        yield session, upscale(episode.frames[-1]), blank(), plot, status, _slider(len(episode.frames) - 1)
         return
     from physgen.model.world_env import WorldModelEnv
 
@@ -57,16 +60,17 @@ def run_permanence_probe(session: StudioSession | None, seed):
     session.predicted = predicted
     curves["PhysGen prediction"] = presence_scores(episode, predicted)
     curves["PhysGen one chunk ahead of the real frames"] = presence_scores(episode, ahead)
-    curves["tokenizer ceiling (VAE round trip of the real frames)"] = presence_scores(episode, ceiling)
+    curves[CEILING] = presence_scores(episode, ceiling)
     # Play the episode chunk by chunk, the curves growing with it; the scrubber replays any chunk.
     for i in range(len(episode.frames)):
         so_far = {name: values[: i + 1] for name, values in curves.items()}
         state = "hidden behind the wall" if episode.visible_pixels[i] == 0 else f"{episode.visible_pixels[i]} cube pixels visible"
-        plot = presence_figure(so_far, hidden[hidden <= i])
+        plot = presence_figure(so_far, hidden[hidden <= i], (TRUTH, CEILING))
         yield session, upscale(episode.frames[i]), upscale(predicted[i]), plot, f"Chunk {i}: {state}.", _slider(i)
     last = len(episode.frames) - 1
     summary = probe_summary(episode, curves)
-    yield session, upscale(episode.frames[-1]), upscale(predicted[-1]), presence_figure(curves, hidden), summary, _slider(last, last)
+    plot = presence_figure(curves, hidden, (TRUTH, CEILING))
+    yield session, upscale(episode.frames[-1]), upscale(predicted[-1]), plot, summary, _slider(last, last)
 
 
 def _slider(value: int, maximum: int | None = None):

@@ -51,11 +51,13 @@ def trajectory_figure(commanded: list[np.ndarray], executed: list[np.ndarray], t
     return fig
 
 
-def presence_figure(curves: dict[str, np.ndarray], hidden: np.ndarray) -> go.Figure:
-    """Object presence per chunk for each curve; chunks where the cube is fully hidden are shaded."""
+def presence_figure(curves: dict[str, np.ndarray], hidden: np.ndarray, references=()) -> go.Figure:
+    """Object presence per chunk for each curve; chunks where the cube is fully hidden are shaded.
+    Curves named in `references` (truth, ceiling) are dotted, so a model curve on top of one shows."""
     fig = go.Figure()
     for name, values in curves.items():
-        fig.add_scatter(x=np.arange(len(values)), y=values, mode="lines+markers", name=name)
+        line = dict(dash="dot", width=1.5) if name in references else dict(width=2.5)
+        fig.add_scatter(x=np.arange(len(values)), y=values, mode="lines+markers", name=name, line=line)
     for i in hidden:
         fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor="grey", opacity=0.15, line_width=0)
     fig.update_layout(

@@ -167,7 +167,8 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START
 
 def permanence(env, simulator, seeds) -> dict:
     """The probe over held-out seeds: mean presence of the cube after it reappears (PhysGen open
-    loop, PhysGen one chunk ahead of the real frames, the tokenizer ceiling, ground truth) and how much of the wall PhysGen keeps in its worst frame."""
+    loop, PhysGen one chunk ahead of the real frames, the tokenizer ceiling, ground truth) and how
+    much of the wall PhysGen keeps in its worst frame."""
     from physgen.eval.permanence import after_reappearance, imagine, one_step, presence_scores, run_probe, wall_agreement
 
     rows = {"model": [], "one_step": [], "ceiling": [], "truth": [], "wall_min": [], "wall_min_ceiling": []}
