@@ -237,10 +237,11 @@ def step_envs(session: StudioSession, chunk: np.ndarray):
 
 
 # ----------------------------------------------------------------------------------------- typed actions
-def preview_actions(text: str):
-    """Parse typed actions. Returns (table rows, message); a parse error is the message."""
+def preview_actions(text: str, session: StudioSession | None = None):
+    """Parse typed actions as the next Run would (from the session's held gripper). Returns (table
+    rows, message); a parse error is the message."""
     try:
-        program = parse_actions(text, chunk_len=chunk_length())
+        program = parse_actions(text, chunk_len=chunk_length(session), gripper=session.gripper if session else GRIPPER_OPEN)
     except InputError as exc:
         return [], f"⚠️ {exc}"
     steps = len(program.actions)

@@ -130,9 +130,9 @@ def build_app() -> gr.Blocks:
 
         studio_view = [session, image, predicted, branch, status, divergence, trajectory, scrubber]
         load.click(callbacks.load_scene, [session, scene, seed, random_seed], [*studio_view, seed], api_name="load_scene")
-        parse.click(callbacks.preview_actions, [actions], [preview, status], api_name="parse_actions")
+        parse.click(callbacks.preview_actions, [actions, session], [preview, status], api_name="parse_actions")
         run.click(callbacks.run_actions, [session, actions], studio_view, api_name="run").then(
-            lambda text: callbacks.preview_actions(text)[0], [actions], [preview], api_name=False
+            lambda text, state: callbacks.preview_actions(text, state)[0], [actions, session], [preview], api_name=False
         )
         act.click(let_physgen_act, [session, policy_chunks], studio_view, api_name="act")
         scrubber.release(callbacks.scrub, [session, scrubber], [image, predicted, branch, status], api_name="scrub")

@@ -170,6 +170,7 @@ def test_the_gripper_stays_as_the_last_program_left_it(load):
     assert session.gripper == -1 and (session.actions[-1][:, 6] == -1).all()  # the cube stays in the hand
     callbacks.drive(session, "w")
     assert (session.actions[-1][:, 6] == -1).all()
+    assert callbacks.preview_actions("right 2cm", session)[0][0][-1] == "close"  # so does the preview of the next Run
 
 
 def test_padded_programs_and_policy_chunks_export_a_text_that_replays(load):
