@@ -3,7 +3,9 @@
 Every speed figure comes with its baseline measured in the same run:
 - fps_kv / fps_nokv: predicted frames per second of a 16-step rollout at batch 1 (backbone +
   frame head, given actions), with and without the KV cache; kv_speedup is their ratio.
-  fps_kv_decoded adds the VAE decode of every frame (what the app shows).
+  fps_kv_decoded adds the decode of every frame (what the app shows), with the tokenizer's fast
+  decoder when it has one (`decoder` says which); fps_kv_decoded_vae is then the vae's decoder,
+  the baseline, and every fidelity figure below is of the frames the fast decoder shows.
 - train_steps_per_s: optimiser steps per second at batch 8, windows of 8 steps.
 - psnr_first / psnr_16 / ssim_16 (and changed-pixel / object-pixel PSNR): the first chunk and the
   mean over 16 chunks of open-loop prediction against the simulator on held-out seeds >= 10000
@@ -42,7 +44,7 @@ from physgen.sim.scenes import TARGET_TASKS
 PLAY_HORIZON = 8  # chunks of the play open loop
 
 
-def rollout_fps(model, tokenizer, steps: int, use_cache: bool, decode: bool, repeats: int = 2) -> float:
+def rollout_fps(model, tokenizer, steps: int, use_cache: bool, decode: bool, repeats: int = 2, fast: bool | None = None) -> float:
     from physgen.model.rollout import Rollout
 
     cfg = model.config
@@ -58,7 +60,7 @@ def rollout_fps(model, tokenizer, steps: int, use_cache: bool, decode: bool, rep
             tokens = rollout.predict_frame(actions[i], generator=g)
             rollout.observe(tokens, actions[i])
             if decode:
-                tokenizer.decode(tokenizer.from_tokens(tokens))
+                tokenizer.decode(tokenizer.from_tokens(tokens), fast)
         best = min(best, time.perf_counter() - start)
     return steps / best
 
@@ -104,12 +106,16 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
         model.register_to_config(sample_steps=sample_steps)
     cfg = model.config
     result.update(params=sum(p.numel() for p in model.parameters()), history=cfg.history, chunk=cfg.chunk,
-                  frame_tokens=cfg.num_frame_tokens, sample_steps=cfg.sample_steps, image_size=tokenizer.config.image_size)
+                  frame_tokens=cfg.num_frame_tokens, sample_steps=cfg.sample_steps,
+                  cfg_scale=cfg.cfg_scale, cfg_interval=list(cfg.cfg_interval), image_size=tokenizer.config.image_size)
     with torch.no_grad():
         result["fps_kv"] = round(rollout_fps(model, tokenizer, horizon, True, False), 2)
         result["fps_nokv"] = round(rollout_fps(model, tokenizer, horizon, False, False), 2)
         result["kv_speedup"] = round(result["fps_kv"] / result["fps_nokv"], 2)
         result["fps_kv_decoded"] = round(rollout_fps(model, tokenizer, horizon, True, True), 2)
+        result["decoder"] = "fast" if tokenizer.has_fast_decoder else "vae"
+        if tokenizer.has_fast_decoder:
+            result["fps_kv_decoded_vae"] = round(rollout_fps(model, tokenizer, horizon, True, True, fast=False), 2)
     result["train_steps_per_s"] = round(train_speed(model), 3)
     result.update(psnr_16=None, psnr_copy_last=None, ssim_16=None)
     if result["checkpoint"] and not skip_eval:

@@ -50,7 +50,9 @@ def _train_tokenizer(args) -> None:
     from physgen.train.tokenizer import TokenizerTrainConfig, load_frames, train_tokenizer
 
     given = dict(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size, max_frames=args.max_frames,
-                 crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only, pair_fraction=args.pair_fraction)
+                 crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only or args.fast_decoder, pair_fraction=args.pair_fraction,
+                 fast_decoder=args.fast_decoder, fast_decoder_channels=tuple(args.fast_decoder_channels) if args.fast_decoder_channels else None,
+                 eval_every=args.eval_every)
     config = TokenizerTrainConfig(**{k: v for k, v in given.items() if v is not None})
     given = dict(block_out_channels=tuple(args.channels) if args.channels else None, latent_channels=args.latent_channels, patch=args.patch)
     model_config = TokenizerConfig(**{k: v for k, v in given.items() if v is not None})
@@ -143,7 +145,7 @@ def _train(args) -> None:
 def _export(args) -> None:
     from physgen.model.checkpoint import export_checkpoint, load_checkpoint
 
-    size = export_checkpoint(args.model, args.tokenizer, args.out, args.sample_steps, args.cfg_scale)
+    size = export_checkpoint(args.model, args.tokenizer, args.out, args.sample_steps, args.cfg_scale, args.cfg_interval)
     load_checkpoint(args.out)  # the exported folder must load
     print(f"exported {args.out}: {size / 1e6:.1f} MB (fp16 safetensors)", flush=True)
 
@@ -221,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--frames-pack", default=None, help="read frames from a `physgen pack --frames` folder instead")
     tok.add_argument("--init", default=None, help="start from this trained tokenizer folder")
     tok.add_argument("--decoder-only", action="store_true", help="fine-tune the decoder only (tokens stay as they are)")
+    tok.add_argument("--fast-decoder", action="store_true",
+                     help="train the tokenizer's fast decoder alone (made from --init's decoder if it has none); tokens stay")
+    tok.add_argument("--fast-decoder-channels", type=int, nargs="+", default=None, help="its block widths (default: (16, 32, 64, 128))")
+    tok.add_argument("--eval-every", type=int, default=None, help="steps between val scores and checkpoints")
     tok.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     tok.add_argument("--pairs", nargs="+", default=None, help="with --decoder-only: `physgen decoder-pairs` files mixed into each batch")
     tok.add_argument("--val-pairs", nargs="+", default=None, help="decoder pairs files of val episodes, scored at each evaluation")
@@ -285,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="checkpoints/physgen-small")
     ex.add_argument("--sample-steps", type=int, default=None, help="sampling steps the checkpoint ships with (default: as trained)")
     ex.add_argument("--cfg-scale", type=float, default=None, help="action guidance the checkpoint ships with (default: as trained)")
+    ex.add_argument("--cfg-interval", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="guide only at sampling times t/T in [LO, HI] (default: as trained)")
     ex.set_defaults(func=_export)
 
     st = sub.add_parser("strip", help="an image of real vs predicted frames on held-out demos (open loop)")

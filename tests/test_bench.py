@@ -127,12 +127,30 @@ def test_closed_loop_refuses_training_seeds(checkpoint, sim):
         closed_loop(WorldModelEnv(model, tokenizer), sim, scenes=["PushCube-v1"], seeds=[3], max_chunks=1)
 
 
+def test_export_ships_the_fast_decoder_in_half_precision(checkpoint, tmp_path):
+    from physgen.model.checkpoint import export_checkpoint, load_checkpoint
+    from physgen.model.fast_decoder import FastDecoder
+    from physgen.model.tokenizer import FrameTokenizer
+
+    tokenizer = FrameTokenizer.from_pretrained(checkpoint / "tokenizer")
+    tokenizer.fast_decoder = FastDecoder.from_vae(tokenizer.vae, block_out_channels=(16, 16, 32, 16))
+    tokenizer.save_pretrained(tmp_path / "tokenizer")
+    export_checkpoint(checkpoint, tmp_path / "tokenizer", tmp_path / "shipped")
+    from safetensors import safe_open
+
+    with safe_open(tmp_path / "shipped" / "tokenizer" / "fast_decoder" / "diffusion_pytorch_model.safetensors", "pt") as f:
+        assert {f.get_tensor(name).dtype for name in f.keys()} == {torch.float16}
+    assert load_checkpoint(tmp_path / "shipped")[1].has_fast_decoder
+
+
 def test_export_sets_the_shipped_inference_settings_and_rejects_bad_ones(checkpoint, tmp_path):
     from physgen.model.checkpoint import export_checkpoint, load_checkpoint
 
-    export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5, cfg_scale=1.5)
+    export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5, cfg_scale=1.5, cfg_interval=(0.7, 1.0))
     config = load_checkpoint(tmp_path / "shipped")[0].config
-    assert (config.sample_steps, config.cfg_scale) == (5, 1.5)
+    assert (config.sample_steps, config.cfg_scale, list(config.cfg_interval)) == (5, 1.5, [0.7, 1.0])
+    with pytest.raises(InputError, match="cfg_interval"):
+        export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", cfg_interval=(0.9, 0.1))
     with pytest.raises(InputError, match="sample_steps"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", sample_steps=0)
     with pytest.raises(InputError, match="cfg_scale"):

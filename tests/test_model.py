@@ -335,9 +335,29 @@ def test_guidance_scale_one_equals_plain_conditional_sampling_and_other_scales_d
     assert not torch.allclose(guided.sample_frame(z, previous, generator=torch.Generator().manual_seed(0), z_uncond=z_null), plain)
 
 
+def test_guidance_outside_its_interval_is_plain_conditional_sampling_and_inside_it_is_full_guidance():
+    """sample_steps=2 samples at t = 1000 and 1 (flow): an interval holding neither step is the
+    unguided sampler, one holding both is guidance at every step, one holding only the first differs from both."""
+    z, z_null, previous = torch.randn(1, K, TINY["dim"]), torch.randn(1, K, TINY["dim"]), torch.randn(1, K, D)
+
+    def sample(**overrides):
+        model = tiny_model(**{"cfg_scale": 3.0, "frame_head_type": "joint", "scheduler": "flow", **overrides}).eval()
+        weights = torch.Generator().manual_seed(1)
+        for p in model.frame_head.parameters():  # AdaLN gates start at zero: give the condition weight
+            p.data.normal_(0, 0.2, generator=weights)
+        return model.sample_frame(z, previous, steps=2, generator=torch.Generator().manual_seed(0), z_uncond=z_null)
+
+    unguided, everywhere = sample(cfg_scale=1.0), sample()
+    torch.testing.assert_close(sample(cfg_interval=(0.4, 0.6)), unguided)
+    torch.testing.assert_close(sample(cfg_interval=(0.0, 1.0)), everywhere)
+    first_only = sample(cfg_interval=(0.5, 1.0))
+    assert not torch.allclose(first_only, unguided) and not torch.allclose(first_only, everywhere)
+
+
 def test_new_options_are_validated():
     for bad in (dict(frame_target="delta"), dict(residual_scale=0.0), dict(context_noise=-1.0),
-                dict(context_noise_infer=0.1), dict(cfg_scale=-1.0), dict(frame_head_type="mar")):
+                dict(context_noise_infer=0.1), dict(cfg_scale=-1.0), dict(frame_head_type="mar"),
+                dict(cfg_interval=(0.8, 0.2)), dict(cfg_interval=(0.0, 1.5))):
         with pytest.raises(InputError):
             tiny_model(**bad)
 

@@ -62,19 +62,23 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
     # Shipped weights are fp16 to stay small; CPU inference runs in fp32. The decoder's convolutions
     # run about a fifth faster in channels-last layout on the CPU (bench: fps_kv_decoded).
     tokenizer.vae.to(memory_format=torch.channels_last)
+    if tokenizer.has_fast_decoder:
+        tokenizer.fast_decoder.to(memory_format=torch.channels_last)
     return model.float().to(device).eval(), tokenizer.float().to(device).eval()
 
 
 def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                      sample_steps: int | None = None, cfg_scale: float | None = None) -> int:
+                      sample_steps: int | None = None, cfg_scale: float | None = None, cfg_interval=None) -> int:
     """Write a shippable checkpoint (fp16 safetensors + configs) to out_dir; returns its size in bytes.
-    sample_steps and cfg_scale set the shipped sampling steps and action guidance (inference choices,
-    measured after training)."""
+    sample_steps, cfg_scale and cfg_interval set the shipped sampling steps and action guidance
+    (inference choices, measured after training). The tokenizer's fast decoder ships with it."""
     import shutil
 
     from physgen.model.tokenizer import FrameTokenizer
-    from physgen.model.world_model import PhysGen
+    from physgen.model.world_model import PhysGen, check_cfg_interval
 
+    if cfg_interval is not None:
+        check_cfg_interval(cfg_interval)
     if sample_steps is not None and sample_steps < 1:
         raise InputError(f"sample_steps must be >= 1; got {sample_steps}")
     if cfg_scale is not None and cfg_scale < 0:
@@ -88,11 +92,12 @@ def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.Path
         elif target.exists():
             target.unlink()
     model = PhysGen.from_pretrained(model_dir)
-    inference = {k: v for k, v in dict(sample_steps=sample_steps, cfg_scale=cfg_scale).items() if v is not None}
+    inference = {k: v for k, v in dict(sample_steps=sample_steps, cfg_scale=cfg_scale,
+                                           cfg_interval=list(cfg_interval) if cfg_interval is not None else None).items() if v is not None}
     if inference:
         model.register_to_config(**inference)
     model.half().save_pretrained(out)
     tokenizer = FrameTokenizer.from_pretrained(tokenizer_dir)
-    tokenizer.vae.half()
+    tokenizer.half()
     tokenizer.save_pretrained(out / "tokenizer")
     return sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

@@ -20,6 +20,9 @@ from physgen import IMAGE_SIZE
 from physgen.errors import InputError
 
 
+FAST_DECODER_FOLDER = "fast_decoder"  # subfolder of a tokenizer folder
+
+
 @dataclass(frozen=True)
 class TokenizerConfig:
     image_size: int = IMAGE_SIZE  # the studio camera's frames
@@ -51,11 +54,13 @@ class TokenizerConfig:
 class FrameTokenizer(torch.nn.Module):
     """uint8 frames <-> normalised latents <-> tokens. The VAE is frozen once trained."""
 
-    def __init__(self, config: TokenizerConfig, vae=None):
+    def __init__(self, config: TokenizerConfig, vae=None, fast_decoder=None):
         super().__init__()
         from diffusers import AutoencoderKL
 
         self.config = config
+        # Optional physgen.model.fast_decoder.FastDecoder; decode() uses it when present.
+        self.fast_decoder = fast_decoder
         self.vae = vae or AutoencoderKL(
             in_channels=3,
             out_channels=3,
@@ -73,6 +78,8 @@ class FrameTokenizer(torch.nn.Module):
     def save_pretrained(self, path: str | os.PathLike) -> None:
         path = Path(path)
         self.vae.save_pretrained(path)
+        if self.fast_decoder is not None:
+            self.fast_decoder.save_pretrained(path / FAST_DECODER_FOLDER)
         cfg = asdict(self.config)
         (path / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
 
@@ -87,7 +94,16 @@ class FrameTokenizer(torch.nn.Module):
         cfg = json.loads(cfg_path.read_text())
         cfg["block_out_channels"] = tuple(cfg["block_out_channels"])
         vae = AutoencoderKL.from_pretrained(path, use_safetensors=True)
-        return cls(TokenizerConfig(**cfg), vae).eval()
+        fast = None
+        if (path / FAST_DECODER_FOLDER / "config.json").exists():
+            from physgen.model.fast_decoder import FastDecoder
+
+            fast = FastDecoder.from_pretrained(path / FAST_DECODER_FOLDER, use_safetensors=True)
+        return cls(TokenizerConfig(**cfg), vae, fast).eval()
+
+    @property
+    def has_fast_decoder(self) -> bool:
+        return self.fast_decoder is not None
 
     # ------------------------------------------------------------- conversions
     @property
@@ -101,10 +117,21 @@ class FrameTokenizer(torch.nn.Module):
         return self.vae.encode(x).latent_dist.mean * self.scale
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) latents -> (B, 3, H, W) uint8."""
-        x = self.vae.decode((latents / self.scale).contiguous(memory_format=torch.channels_last)).sample
+    def decode(self, latents: torch.Tensor, fast: bool | None = None) -> torch.Tensor:
+        """(B, C, h, w) latents -> (B, 3, H, W) uint8. fast=True decodes with the fast decoder, False
+        with the vae's; None (the default) with the fast one when the tokenizer has one."""
+        x = self.decode_float(latents / self.scale, self.has_fast_decoder if fast is None else fast)
         return x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+    def decode_float(self, z: torch.Tensor, fast: bool = False) -> torch.Tensor:
+        """VAE-space latents (B, C, h, w) (latents / scale) -> (B, 3, H, W) float images in about [-1, 1]."""
+        z = z.contiguous(memory_format=torch.channels_last)
+        if not fast:
+            return self.vae.decode(z).sample
+        if self.fast_decoder is None:
+            raise InputError("this tokenizer has no fast decoder; decode with fast=False or train one "
+                             "(`physgen train-tokenizer --fast-decoder`)")
+        return self.fast_decoder(z)
 
     def to_tokens(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) -> (B, K, D): 4x4 patches in raster order."""

@@ -52,6 +52,11 @@ FRAME_TARGETS = ("absolute", "residual")
 FRAME_HEADS = ("token", "joint")
 
 
+def check_cfg_interval(interval) -> None:
+    if len(interval) != 2 or not 0 <= interval[0] <= interval[1] <= 1:
+        raise InputError(f"cfg_interval must be [lo, hi] with 0 <= lo <= hi <= 1; got {interval}")
+
+
 class PhysGen(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
@@ -99,6 +104,10 @@ class PhysGen(ModelMixin, ConfigMixin):
         context_noise: float = 0.0,  # max noise std on context frame tokens in training (0 = off)
         context_noise_infer: float = 0.0,  # the level rollouts report for their context frames
         cfg_scale: float = 1.0,  # classifier-free guidance on the next action chunk (1 = off)
+        # Guidance applies only at sampling times t / train_timesteps within this interval (both
+        # ends included); outside it the head runs once, conditionally (Kynkaanniemi et al. 2024,
+        # "guidance in a limited interval"). Each unguided step saves a head pass.
+        cfg_interval: tuple = (0.0, 1.0),
         frame_head_type: str = "token",  # "joint": a frame's tokens denoised together (configs saved before meant "token")
     ):
         super().__init__()
@@ -117,6 +126,7 @@ class PhysGen(ModelMixin, ConfigMixin):
                 raise InputError(f"{name} must be in [0, 1]; got {value}")
         if cfg_scale < 0:
             raise InputError(f"cfg_scale must be >= 0; got {cfg_scale}")
+        check_cfg_interval(cfg_interval)
         if action_tokens not in ACTION_TOKENS:
             raise InputError(f"action_tokens must be one of {ACTION_TOKENS}; got {action_tokens!r}")
         if action_scale is not None and (len(action_scale) != action_dim or min(action_scale) <= 0):
@@ -337,8 +347,11 @@ class PhysGen(ModelMixin, ConfigMixin):
         scale = self.config.cfg_scale
         if z_uncond is not None and scale != 1.0:
             both = torch.cat([rows, z_uncond.reshape(rows.shape)])  # (2B, ...) conditional first
+            lo, hi = (bound * self.config.train_timesteps for bound in self.config.cfg_interval)
 
             def denoise(x, t):
+                if not lo <= float(t[0]) <= hi:
+                    return self.frame_head(x, t, rows)
                 cond, uncond = self.frame_head(torch.cat([x, x]), t.repeat(2), both).chunk(2)
                 return uncond + scale * (cond - uncond)
         else:

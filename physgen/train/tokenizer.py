@@ -96,6 +96,10 @@ class TokenizerTrainConfig:
     # With decoder pairs (physgen.train.decoder_pairs): the share of each batch that decodes the world
     # model's predicted latents instead of the encoder's latents of real frames.
     pair_fraction: float = 0.5
+    # Train the tokenizer's fast decoder (physgen.model.fast_decoder) alone, made from the vae's
+    # decoder when it has none yet; everything else stays frozen.
+    fast_decoder: bool = False
+    fast_decoder_channels: tuple[int, ...] = (16, 32, 64, 128)
     cosine: bool = True  # decay the learning rate to 10 % over the time budget (after 200 warm-up steps)
 
     def __post_init__(self):
@@ -104,6 +108,8 @@ class TokenizerTrainConfig:
                 raise InputError(f"{name} must be > 0; got {getattr(self, name)}")
         if self.object_weight < 0 or self.edge_weight < 0:
             raise InputError("object_weight and edge_weight must be >= 0")
+        if self.fast_decoder and not self.decoder_only:
+            raise InputError("fast_decoder trains a decoder alone: use it with decoder_only")
         if not 0 <= self.pair_fraction <= 1:
             raise InputError(f"pair_fraction must be in [0, 1]; got {self.pair_fraction}")
 
@@ -142,6 +148,10 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
         tokenizer, state = FrameTokenizer.from_pretrained(init).float().train(), None
     else:
         tokenizer, state = FrameTokenizer(model_config or TokenizerConfig()).train(), None
+    if cfg.fast_decoder and not tokenizer.has_fast_decoder:
+        from physgen.model.fast_decoder import FastDecoder
+
+        tokenizer.fast_decoder = FastDecoder.from_vae(tokenizer.vae, block_out_channels=tuple(cfg.fast_decoder_channels)).train()
     tokenizer.to(device)
     n_pairs = round(cfg.batch_size * cfg.pair_fraction) if pairs is not None and len(pairs) else 0
     if n_pairs and (not cfg.decoder_only or cfg.crop != frames.shape[1]):
@@ -149,7 +159,10 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
     if cfg.decoder_only:
         for module in (tokenizer.vae.encoder, tokenizer.vae.quant_conv):
             module.requires_grad_(False)
-    opt = torch.optim.AdamW([p for p in tokenizer.vae.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
+    if cfg.fast_decoder:
+        tokenizer.vae.requires_grad_(False)
+    trained = tokenizer.fast_decoder if cfg.fast_decoder else tokenizer.vae
+    opt = torch.optim.AdamW([p for p in trained.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     step, elapsed = 0, 0.0
     if state:
         opt.load_state_dict(state["optimizer"])
@@ -190,7 +203,7 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
                 latent = torch.cat([latent, pair_latents[pick].float() / tokenizer.scale])  # (B, C, h, w)
                 x = torch.cat([x, pair_frames[pick].permute(0, 3, 1, 2).float().div(127.5).sub(1)])
                 obj = torch.cat([obj, pair_masks[pick].float()[:, None]])
-            recon = tokenizer.vae.decode(latent).sample.float()
+            recon = tokenizer.decode_float(latent, fast=cfg.fast_decoder).float()
         weight = 1 + cfg.object_weight * obj + cfg.edge_weight * edge_map(x)  # (B, 1, c, c)
         l1 = (weight * (recon - x).abs()).mean() / weight.mean()
         kl = posterior.kl().float().mean()
@@ -202,7 +215,7 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
         bar.update(1)
         row = [step, round(time.perf_counter() - start, 1), loss.item(), l1.item(), kl.item(), "", "", "", ""]
         if step % cfg.eval_every == 0:
-            metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks, val_pairs)
+            metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks, val_pairs, fast=cfg.fast_decoder)
             row[5:] = [round(metrics[k], 2) if k in metrics else "" for k in ("psnr", "object_psnr", "pair_psnr", "pair_object_psnr")]
             bar.set_postfix(psnr=row[5], obj=row[6])
             _save(tokenizer, opt, step, time.perf_counter() - start, out, frames, rescale=not cfg.decoder_only)
@@ -211,25 +224,26 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
     bar.close()
     csv_file.close()
     _save(tokenizer, opt, step, time.perf_counter() - start, out, frames, rescale=not cfg.decoder_only)
-    metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks, val_pairs)
+    metrics = evaluate_tokenizer(tokenizer, val_frames, val_masks, val_pairs, fast=cfg.fast_decoder)
     metrics.update(step=step, seconds=round(time.perf_counter() - start, 1), scale=tokenizer.scale, device=device.type)
     (out / "last" / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
 @torch.no_grad()
-def evaluate_tokenizer(tokenizer: FrameTokenizer, frames: np.ndarray, masks: np.ndarray, pairs=None) -> dict:
+def evaluate_tokenizer(tokenizer: FrameTokenizer, frames: np.ndarray, masks: np.ndarray, pairs=None, fast: bool = False) -> dict:
     """PSNR of the round trip of real frames (whole and object pixels) and, with decoder pairs, of
-    decoding the world model's predicted latents against the real frames (pair_*)."""
+    decoding the world model's predicted latents against the real frames (pair_*); fast=True scores
+    the tokenizer's fast decoder."""
     tokenizer.eval()
     device = next(tokenizer.parameters()).device
     x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # (N, 3, H, W) uint8
-    recon = torch.cat([tokenizer.decode(tokenizer.encode(b.to(device))).cpu() for b in x.split(32)])
+    recon = torch.cat([tokenizer.decode(tokenizer.encode(b.to(device)), fast).cpu() for b in x.split(32)])
     recon = recon.permute(0, 2, 3, 1).numpy()  # (N, H, W, 3)
     metrics = {"psnr": psnr(recon, frames), "object_psnr": psnr(recon, frames, masks), "val_frames": len(frames)}
     if pairs is not None and len(pairs):
         latents = torch.from_numpy(pairs.latents)
-        decoded = torch.cat([tokenizer.decode(b.float().to(device)).cpu() for b in latents.split(32)]).permute(0, 2, 3, 1).numpy()
+        decoded = torch.cat([tokenizer.decode(b.float().to(device), fast).cpu() for b in latents.split(32)]).permute(0, 2, 3, 1).numpy()
         metrics.update(pair_psnr=psnr(decoded, pairs.frames), pair_object_psnr=psnr(decoded, pairs.frames, pairs.masks), val_pairs=len(pairs))
     return metrics
 
