@@ -50,7 +50,8 @@ def _train_tokenizer(args) -> None:
     from physgen.train.tokenizer import TokenizerTrainConfig, load_frames, train_tokenizer
 
     given = dict(minutes=args.minutes, max_steps=args.max_steps, batch_size=args.batch_size, max_frames=args.max_frames,
-                 crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only or args.fast_decoder, pair_fraction=args.pair_fraction,
+                 crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only or args.fast_decoder,
+                 pair_fraction=args.pair_fraction,
                  fast_decoder=args.fast_decoder, fast_decoder_channels=tuple(args.fast_decoder_channels) if args.fast_decoder_channels else None,
                  eval_every=args.eval_every)
     config = TokenizerTrainConfig(**{k: v for k, v in given.items() if v is not None})

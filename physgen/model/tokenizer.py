@@ -19,7 +19,6 @@ import torch
 from physgen import IMAGE_SIZE
 from physgen.errors import InputError
 
-
 FAST_DECODER_FOLDER = "fast_decoder"  # subfolder of a tokenizer folder
 
 
