@@ -83,3 +83,16 @@ def test_training_the_fast_decoder_moves_it_alone(tmp_path):
 def test_a_fast_decoder_run_must_train_the_decoder_alone():
     with pytest.raises(InputError, match="decoder_only"):
         TokenizerTrainConfig(fast_decoder=True)
+
+
+def test_a_world_model_env_shows_the_fast_decoders_frames_unless_told_otherwise(make_tiny_model):
+    from physgen.model.world_env import WorldModelEnv
+
+    model, tok = make_tiny_model()
+    tok.fast_decoder = FastDecoder.from_vae(tok.vae, block_out_channels=(16, 16, 32, 16)).eval()
+    frame = np.random.default_rng(0).integers(0, 255, (IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    latent = tok.encode(torch.from_numpy(frame).permute(2, 0, 1)[None])
+    shown = {fast: tok.decode(latent, fast=fast)[0].permute(1, 2, 0).numpy() for fast in (True, False)}
+    assert not np.array_equal(shown[True], shown[False])
+    for fast_decode, fast in ((None, True), (True, True), (False, False)):
+        np.testing.assert_array_equal(WorldModelEnv(model, tok, fast_decode=fast_decode).reconstruct(frame), shown[fast])

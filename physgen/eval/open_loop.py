@@ -116,7 +116,7 @@ def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene
             tok = env.tokenizer
             with torch.no_grad():
                 x = torch.from_numpy(real_frames).permute(0, 3, 1, 2)
-                vae = tok.decode(tok.encode(x)).permute(0, 2, 3, 1).numpy()
+                vae = tok.decode(tok.encode(x), env.fast_decode).permute(0, 2, 3, 1).numpy()
             for name, frames in (("model", pred), ("copy_last", np.repeat(first.frame[None], horizon, 0)), ("vae", vae)):
                 metrics = [frame_metrics(frames[k], real_frames[k], first.frame, real_masks[k]) for k in range(horizon)]
                 rows[name].append(metrics)

@@ -39,10 +39,12 @@ class WorldState:
 
 
 class WorldModelEnv:
-    def __init__(self, model, tokenizer, simulator=None, use_cache: bool = True, sample_steps: int | None = None, seed: int = 0):
+    def __init__(self, model, tokenizer, simulator=None, use_cache: bool = True, sample_steps: int | None = None, seed: int = 0,
+                 fast_decode: bool | None = None):
         self.model, self.tokenizer = model.eval(), tokenizer.eval()
         self.simulator = simulator
         self.sample_steps = sample_steps
+        self.fast_decode = fast_decode  # FrameTokenizer.decode's `fast`: None = the fast decoder when there is one
         self.rollout = Rollout(self.model, use_cache=use_cache)
         # Inputs follow the model's device (CPU here, a GPU on hosted hardware).
         self.device = next(self.model.parameters()).device
@@ -151,7 +153,7 @@ class WorldModelEnv:
         return self.tokenizer.to_tokens(self.tokenizer.encode(x))  # (1, K, D)
 
     def _decode(self, tokens: torch.Tensor) -> np.ndarray:
-        frame = self.tokenizer.decode(self.tokenizer.from_tokens(tokens))[0]  # (3, H, W)
+        frame = self.tokenizer.decode(self.tokenizer.from_tokens(tokens), self.fast_decode)[0]  # (3, H, W)
         return frame.permute(1, 2, 0).cpu().numpy()
 
     def _require_reset(self):
