@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--decoder-only", action="store_true", help="fine-tune the decoder only (tokens stay as they are)")
     tok.add_argument("--fast-decoder", action="store_true",
                      help="train the tokenizer's fast decoder alone (made from --init's decoder if it has none); tokens stay")
-    tok.add_argument("--fast-decoder-channels", type=int, nargs="+", default=None, help="its block widths (default: (16, 32, 64, 128))")
+    tok.add_argument("--fast-decoder-channels", type=int, nargs="+", default=None, help="its block widths (default: physgen.model.fast_decoder's)")
     tok.add_argument("--eval-every", type=int, default=None, help="steps between val scores and checkpoints")
     tok.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     tok.add_argument("--pairs", nargs="+", default=None, help="with --decoder-only: `physgen decoder-pairs` files mixed into each batch")

@@ -19,12 +19,15 @@ from diffusers.models.autoencoders.vae import Decoder
 
 from physgen.errors import InputError
 
+# Block widths from the highest-resolution level to the latent's: the vae's are (32, 64, 128, 128).
+FAST_DECODER_CHANNELS = (16, 32, 64, 128)
+
 
 class FastDecoder(ModelMixin, ConfigMixin):
     """VAE-space latents (B, C, h, w) (the tokenizer's latents / its scale) -> images (B, 3, H, W) in about [-1, 1]."""
 
     @register_to_config
-    def __init__(self, latent_channels: int = 8, block_out_channels: tuple[int, ...] = (16, 32, 64, 128),
+    def __init__(self, latent_channels: int = 8, block_out_channels: tuple[int, ...] = FAST_DECODER_CHANNELS,
                  layers_per_block: int = 1, norm_num_groups: int = 16):
         super().__init__()
         if any(c % norm_num_groups for c in block_out_channels):
@@ -45,9 +48,9 @@ class FastDecoder(ModelMixin, ConfigMixin):
     @classmethod
     def from_vae(cls, vae, **config) -> FastDecoder:
         """A fast decoder for `vae`'s latents whose layers of the same name and shape start as the vae's."""
-        if len(config.get("block_out_channels", (16, 32, 64, 128))) != len(vae.config.block_out_channels):
-            raise InputError("a fast decoder must upsample as often as the vae: give as many block_out_channels")
         fast = cls(latent_channels=vae.config.latent_channels, **config)
+        if len(fast.config.block_out_channels) != len(vae.config.block_out_channels):
+            raise InputError("a fast decoder must upsample as often as the vae: give as many block_out_channels")
         teacher = {f"decoder.{k}": v for k, v in vae.decoder.state_dict().items()}
         teacher.update({f"post_quant_conv.{k}": v for k, v in vae.post_quant_conv.state_dict().items()})
         own = fast.state_dict()

@@ -24,6 +24,7 @@ from physgen import IMAGE_SIZE
 from physgen.errors import InputError
 from physgen.eval.metrics import psnr
 from physgen.eval.permanence import PROBE_SCENE, cube_pixels
+from physgen.model.fast_decoder import FAST_DECODER_CHANNELS, FastDecoder
 from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
 from physgen.sim.camera import CAMERA_NAME
 from physgen.sim.scenes import FIRST_OBJECT_SEGMENTATION_ID
@@ -99,7 +100,7 @@ class TokenizerTrainConfig:
     # Train the tokenizer's fast decoder (physgen.model.fast_decoder) alone, made from the vae's
     # decoder when it has none yet; everything else stays frozen.
     fast_decoder: bool = False
-    fast_decoder_channels: tuple[int, ...] = (16, 32, 64, 128)
+    fast_decoder_channels: tuple[int, ...] = FAST_DECODER_CHANNELS
     cosine: bool = True  # decay the learning rate to 10 % over the time budget (after 200 warm-up steps)
 
     def __post_init__(self):
@@ -149,8 +150,6 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
     else:
         tokenizer, state = FrameTokenizer(model_config or TokenizerConfig()).train(), None
     if cfg.fast_decoder and not tokenizer.has_fast_decoder:
-        from physgen.model.fast_decoder import FastDecoder
-
         tokenizer.fast_decoder = FastDecoder.from_vae(tokenizer.vae, block_out_channels=tuple(cfg.fast_decoder_channels)).train()
     tokenizer.to(device)
     n_pairs = round(cfg.batch_size * cfg.pair_fraction) if pairs is not None and len(pairs) else 0
