@@ -40,3 +40,5 @@ for ckpt in runs/v1 runs/v1_1; do   # the two benches ran side by side, one thre
   OMP_NUM_THREADS=1 .venv/bin/python -m physgen.bench --json --checkpoint "$ckpt" --policy-seeds 10 > "runs/bench_v1_1/$(basename "$ckpt").json" &
 done
 wait
+# Session 9: the same weights, exported with 3 sampling steps and guidance only at t/T >= 0.5 (model card, "Speed").
+$PG export --model runs/v1_1 --tokenizer runs/v1_1/tokenizer --sample-steps 3 --cfg-scale 1.5 --cfg-interval 0.5 1 --out runs/v1_1
