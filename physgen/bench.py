@@ -66,6 +66,11 @@ def rollout_fps(model, tokenizer, steps: int, use_cache: bool, decode: bool, rep
 
 
 def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float:
+    """Training steps per second, measured on a copy: the optimizer steps must not change the
+    weights that the rest of the bench evaluates (they did before session 10)."""
+    import copy
+
+    model = copy.deepcopy(model)
     cfg = model.config
     g = torch.Generator().manual_seed(0)
     data = dict(
@@ -83,7 +88,6 @@ def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float
         opt.zero_grad()
         model.loss(**data)["total"].backward()
         opt.step()
-    model.eval()
     return steps / (time.perf_counter() - start)
 
 

@@ -143,10 +143,24 @@ def _train(args) -> None:
     print(json.dumps(train(config)), flush=True)
 
 
+def _train_action_head(args) -> None:
+    import json
+
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.train.action_head import ActionHeadTrainConfig, train_action_head
+
+    config = ActionHeadTrainConfig(minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
+                                   scale_actions=not args.raw_actions, eval_every=args.eval_every)
+    model, _ = load_checkpoint(args.checkpoint)
+    result = train_action_head(model, args.pack, args.out, config)
+    print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
+
+
 def _export(args) -> None:
     from physgen.model.checkpoint import export_checkpoint, load_checkpoint
 
-    size = export_checkpoint(args.model, args.tokenizer, args.out, args.sample_steps, args.cfg_scale, args.cfg_interval)
+    size = export_checkpoint(args.model, args.tokenizer, args.out, sample_steps=args.sample_steps, cfg_scale=args.cfg_scale,
+                             cfg_interval=args.cfg_interval, frame_temperature=args.frame_temperature)
     load_checkpoint(args.out)  # the exported folder must load
     print(f"exported {args.out}: {size / 1e6:.1f} MB (fp16 safetensors)", flush=True)
 
@@ -286,6 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of windows fed the model's own open-loop frames instead of the real ones (stage 2)")
     tr.set_defaults(func=_train)
 
+    ah = sub.add_parser("train-action-head", help="retrain the policy's Action-DiT alone on cached backbone features (frames unchanged)")
+    ah.add_argument("--checkpoint", default="checkpoints/physgen-small", help="the model to start from (folder or hub id)")
+    ah.add_argument("--pack", default="pack/tokens_v1_1", help="a `physgen pack --tokens` folder; its demonstrations are used")
+    ah.add_argument("--out", required=True, help="run folder (git-ignored); the model goes to <out>/model")
+    ah.add_argument("--minutes", type=float, default=20.0)
+    ah.add_argument("--batch-size", type=int, default=32)
+    ah.add_argument("--lr", type=float, default=3e-4)
+    ah.add_argument("--eval-every", type=int, default=500)
+    ah.add_argument("--raw-actions", action="store_true", help="keep raw action units (v1.1) instead of the demonstrations' std")
+    ah.set_defaults(func=_train_action_head)
+
     ex = sub.add_parser("export", help="write a shippable fp16 checkpoint folder (model + tokenizer)")
     ex.add_argument("--model", required=True, help="a trained PhysGen folder (e.g. runs/stage2/model)")
     ex.add_argument("--tokenizer", default="runs/tokenizer/last")
@@ -294,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--cfg-scale", type=float, default=None, help="action guidance the checkpoint ships with (default: as trained)")
     ex.add_argument("--cfg-interval", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help="guide only at sampling times t/T in [LO, HI] (default: as trained)")
+    ex.add_argument("--frame-temperature", type=float, default=None,
+                    help="std of the frame sampler's starting noise, in [0, 2] (default: as trained)")
     ex.set_defaults(func=_export)
 
     st = sub.add_parser("strip", help="an image of real vs predicted frames on held-out demos (open loop)")

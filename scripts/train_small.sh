@@ -42,3 +42,7 @@ done
 wait
 # Session 9: the same weights, exported with 3 sampling steps and guidance only at t/T >= 0.5 (model card, "Speed").
 $PG export --model runs/v1_1 --tokenizer runs/v1_1/tokenizer --sample-steps 3 --cfg-scale 1.5 --cfg-interval 0.5 1 --out runs/v1_1
+# Session 10: the policy's Action-DiT retrained alone on cached backbone features, in units of the demos'
+# action std (model card, "Policy head"); 30 min on one CPU thread. The frame path is unchanged.
+$PG train-action-head --checkpoint runs/v1_1 --pack pack/tokens_v1_1 --minutes 30 --out runs/action_head
+$PG export --model runs/action_head/model --tokenizer runs/v1_1/tokenizer --out runs/v1_1

@@ -36,6 +36,16 @@ def test_the_sample_steps_option_is_what_the_speed_is_measured_with(checkpoint):
     assert run(str(checkpoint), "unused", episodes=1, horizon=2, skip_eval=True, sample_steps=3)["sample_steps"] == 3
 
 
+def test_measuring_the_training_speed_leaves_the_benched_weights_as_they_were(make_tiny_model):
+    from physgen.bench import train_speed
+
+    model, _ = make_tiny_model()
+    before = {name: p.detach().clone() for name, p in model.state_dict().items()}
+    assert train_speed(model, steps=2, batch=2, window=3) > 0
+    assert all(torch.equal(p, before[name]) for name, p in model.state_dict().items())
+    assert not model.training
+
+
 def test_the_kv_baseline_recomputes_the_window_and_the_cached_run_does_not(checkpoint):
     """What kv_speedup compares: the cached rollout feeds the backbone one step per frame, the
     baseline every step that can still influence the output (counted, not timed)."""
@@ -143,18 +153,36 @@ def test_export_ships_the_fast_decoder_in_half_precision(checkpoint, tmp_path):
     assert load_checkpoint(tmp_path / "shipped")[1].has_fast_decoder
 
 
+def test_export_onto_the_checkpoint_it_reads_keeps_its_tokenizer(checkpoint, tmp_path):
+    """As in scripts/train_small.sh: a re-export over the folder that holds the tokenizer it ships."""
+    import shutil
+
+    from physgen.model.checkpoint import export_checkpoint, load_checkpoint
+
+    folder = shutil.copytree(checkpoint, tmp_path / "ckpt")
+    export_checkpoint(folder, folder / "tokenizer", folder, sample_steps=4)
+    model, tokenizer = load_checkpoint(folder)
+    assert model.config.sample_steps == 4 and tokenizer.config == load_checkpoint(checkpoint)[1].config
+
+
 def test_export_sets_the_shipped_inference_settings_and_rejects_bad_ones(checkpoint, tmp_path):
     from physgen.model.checkpoint import export_checkpoint, load_checkpoint
 
-    export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5, cfg_scale=1.5, cfg_interval=(0.7, 1.0))
+    export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5, cfg_scale=1.5, cfg_interval=(0.7, 1.0),
+                      frame_temperature=0.5)
     config = load_checkpoint(tmp_path / "shipped")[0].config
-    assert (config.sample_steps, config.cfg_scale, list(config.cfg_interval)) == (5, 1.5, [0.7, 1.0])
+    assert (config.sample_steps, config.cfg_scale, list(config.cfg_interval), config.frame_temperature) == (5, 1.5, [0.7, 1.0], 0.5)
     with pytest.raises(InputError, match="cfg_interval"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", cfg_interval=(0.9, 0.1))
     with pytest.raises(InputError, match="sample_steps"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", sample_steps=0)
     with pytest.raises(InputError, match="cfg_scale"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", cfg_scale=-1)
+    with pytest.raises(InputError, match="frame_temperature"):
+        export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", frame_temperature=5.0)
+    with pytest.raises(InputError, match="only the sampler options"):
+        export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", depth=2)
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.sim

@@ -354,10 +354,26 @@ def test_guidance_outside_its_interval_is_plain_conditional_sampling_and_inside_
     assert not torch.allclose(first_only, unguided) and not torch.allclose(first_only, everywhere)
 
 
+def test_frame_temperature_zero_samples_the_same_frame_from_any_noise_and_one_is_the_default():
+    z, previous = torch.randn(1, K, TINY["dim"]), torch.randn(1, K, D)
+
+    def sample(seed, **overrides):
+        model = tiny_model(**{"frame_head_type": "joint", "scheduler": "flow", **overrides}).eval()
+        weights = torch.Generator().manual_seed(1)
+        for p in model.frame_head.parameters():  # AdaLN gates start at zero: give the head weight
+            p.data.normal_(0, 0.2, generator=weights)
+        return model.sample_frame(z, previous, steps=2, generator=torch.Generator().manual_seed(seed))
+
+    torch.testing.assert_close(sample(0, frame_temperature=0.0), sample(1, frame_temperature=0.0))
+    torch.testing.assert_close(sample(0, frame_temperature=1.0), sample(0))
+    assert not torch.allclose(sample(0, frame_temperature=0.5), sample(0))
+
+
 def test_new_options_are_validated():
     for bad in (dict(frame_target="delta"), dict(residual_scale=0.0), dict(context_noise=-1.0),
                 dict(context_noise_infer=0.1), dict(cfg_scale=-1.0), dict(frame_head_type="mar"),
-                dict(cfg_interval=(0.8, 0.2)), dict(cfg_interval=(0.0, 1.5))):
+                dict(cfg_interval=(0.8, 0.2)), dict(cfg_interval=(0.0, 1.5)), dict(frame_temperature=-0.1),
+                dict(frame_temperature=3.0)):
         with pytest.raises(InputError):
             tiny_model(**bad)
 

@@ -67,22 +67,26 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
     return model.float().to(device).eval(), tokenizer.float().to(device).eval()
 
 
-def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                      sample_steps: int | None = None, cfg_scale: float | None = None, cfg_interval=None) -> int:
+# PhysGen config options that choose how a trained model samples, not what it learned: export may set them.
+INFERENCE_OPTIONS = ("sample_steps", "cfg_scale", "cfg_interval", "frame_temperature")
+
+
+def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike, **inference) -> int:
     """Write a shippable checkpoint (fp16 safetensors + configs) to out_dir; returns its size in bytes.
-    sample_steps, cfg_scale and cfg_interval set the shipped sampling steps and action guidance
-    (inference choices, measured after training). The tokenizer's fast decoder ships with it."""
+    `inference` sets the shipped sampler (INFERENCE_OPTIONS; None keeps the trained value): choices
+    measured after training, validated by PhysGen's config. The tokenizer's fast decoder ships with it."""
     import shutil
 
     from physgen.model.tokenizer import FrameTokenizer
-    from physgen.model.world_model import PhysGen, check_cfg_interval
+    from physgen.model.world_model import PhysGen
 
-    if cfg_interval is not None:
-        check_cfg_interval(cfg_interval)
-    if sample_steps is not None and sample_steps < 1:
-        raise InputError(f"sample_steps must be >= 1; got {sample_steps}")
-    if cfg_scale is not None and cfg_scale < 0:
-        raise InputError(f"cfg_scale must be >= 0; got {cfg_scale}")
+    unknown = sorted(set(inference) - set(INFERENCE_OPTIONS))
+    if unknown:
+        raise InputError(f"export sets only the sampler options {', '.join(INFERENCE_OPTIONS)}; got {', '.join(unknown)}")
+    # from_pretrained passes the overrides through PhysGen.__init__, whose checks refuse bad values
+    # before anything in out_dir is touched.
+    model = PhysGen.from_pretrained(model_dir, **{k: v for k, v in inference.items() if v is not None})
+    tokenizer = FrameTokenizer.from_pretrained(tokenizer_dir)  # before cleaning out_dir, which may hold it
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("diffusion_pytorch_model.safetensors", "tokenizer"):
@@ -91,13 +95,7 @@ def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.Path
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    model = PhysGen.from_pretrained(model_dir)
-    inference = {k: v for k, v in dict(sample_steps=sample_steps, cfg_scale=cfg_scale,
-                                           cfg_interval=list(cfg_interval) if cfg_interval is not None else None).items() if v is not None}
-    if inference:
-        model.register_to_config(**inference)
     model.half().save_pretrained(out)
-    tokenizer = FrameTokenizer.from_pretrained(tokenizer_dir)
     tokenizer.half()
     tokenizer.save_pretrained(out / "tokenizer")
     return sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

@@ -194,11 +194,11 @@ class Diffusion:
         return self.train_scheduler.add_noise(x0, noise, t), t, noise
 
     @torch.no_grad()
-    def sample(self, denoise, shape, steps: int, generator: torch.Generator | None = None, device=None):
-        """Run `denoise(x_t, t_batch)` from noise through `steps` scheduler steps."""
+    def sample(self, denoise, shape, steps: int, generator: torch.Generator | None = None, device=None, temperature: float = 1.0):
+        """Run `denoise(x_t, t_batch)` from noise of std `temperature` through `steps` scheduler steps."""
         import copy
 
-        x = torch.randn(shape, generator=generator, device=device)
+        x = torch.randn(shape, generator=generator, device=device) * temperature
         scheduler = copy.deepcopy(self.scheduler)  # this call's own loop state (see the class docstring)
         scheduler.set_timesteps(steps, device=device)
         for t in scheduler.timesteps:

@@ -103,22 +103,26 @@ class KVCache:
         self.v: torch.Tensor | None = None
         self.layout: TokenLayout | None = None
 
-    def append(self, k, v, layout: TokenLayout) -> None:
+    def keys_values(self, k, v) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cached keys and values followed by new ones (B, nh, N_new, hd): what new queries attend to."""
         if self.k is None:
-            self.k, self.v, self.layout = k, v, layout
-        else:
-            self.k, self.v = torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
-            self.layout = self.layout.cat(layout)
+            return k, v
+        return torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)  # (B, nh, Nk, hd)
+
+    def commit(self, k_all, v_all, layout: TokenLayout) -> None:
+        """Keep keys_values' result and its layout: no second concatenation."""
+        self.k, self.v, self.layout = k_all, v_all, layout
 
     def trim(self, min_step: int) -> None:
-        """Drop tokens of steps before min_step (the history window)."""
+        """Drop tokens of steps before min_step (the history window). Steps are stored in order, so
+        the kept tokens are a suffix: a view, no copy."""
         if self.layout is None:
             return
-        keep = self.layout.step >= min_step
-        if keep.all():
+        start = int((self.layout.step < min_step).sum())
+        if start == 0:
             return
-        self.k, self.v = self.k[:, :, keep], self.v[:, :, keep]
-        self.layout = TokenLayout(self.layout.step[keep], self.layout.kind[keep], self.layout.index[keep])
+        self.k, self.v = self.k[:, :, start:], self.v[:, :, start:]
+        self.layout = TokenLayout(self.layout.step[start:], self.layout.kind[start:], self.layout.index[start:])
 
 
 class Attention(nn.Module):
@@ -128,16 +132,14 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x, layout: TokenLayout, rope, mask, cache: KVCache | None, commit: bool):
+    def forward(self, x, key_layout: TokenLayout, rope, mask, cache: KVCache | None, commit: bool):
+        """key_layout: the layout of the cached tokens followed by x's (all of them without a cache)."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, N, hd)
         q, k = Rotary.rotate(q, rope), Rotary.rotate(k, rope)
-        if cache is not None and cache.k is not None:
-            k_all, v_all = torch.cat([cache.k, k], dim=2), torch.cat([cache.v, v], dim=2)  # (B, nh, Nk, hd)
-        else:
-            k_all, v_all = k, v
+        k_all, v_all = cache.keys_values(k, v) if cache is not None else (k, v)  # (B, nh, Nk, hd)
         if cache is not None and commit:
-            cache.append(k, v, layout)
+            cache.commit(k_all, v_all, key_layout)
         out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)  # (B, nh, N, hd)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
@@ -150,8 +152,8 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
 
-    def forward(self, x, layout, rope, mask, cache, commit):
-        x = x + self.attn(self.norm1(x), layout, rope, mask, cache, commit)
+    def forward(self, x, key_layout, rope, mask, cache, commit):
+        x = x + self.attn(self.norm1(x), key_layout, rope, mask, cache, commit)
         return x + self.mlp(self.norm2(x))
 
 
@@ -189,8 +191,9 @@ class PhysicalTransformer(nn.Module):
         # so they are built once per call.
         rope = self.rotary.tables(positions, layout.kind)
         cached = caches[0].layout if caches is not None and caches[0].layout is not None else None
-        mask = physical_mask(layout, cached.cat(layout) if cached is not None else layout, self.window)  # (N, Nk)
+        key_layout = cached.cat(layout) if cached is not None else layout
+        mask = physical_mask(layout, key_layout, self.window)  # (N, Nk)
         caches = caches if caches is not None else [None] * len(self.blocks)
         for block, cache in zip(self.blocks, caches):
-            x = block(x, layout, rope, mask, cache, commit)
+            x = block(x, key_layout, rope, mask, cache, commit)
         return self.norm(x)

@@ -52,11 +52,6 @@ FRAME_TARGETS = ("absolute", "residual")
 FRAME_HEADS = ("token", "joint")
 
 
-def check_cfg_interval(interval) -> None:
-    if len(interval) != 2 or not 0 <= interval[0] <= interval[1] <= 1:
-        raise InputError(f"cfg_interval must be [lo, hi] with 0 <= lo <= hi <= 1; got {interval}")
-
-
 class PhysGen(ModelMixin, ConfigMixin):
     config_name = "config.json"
 
@@ -108,6 +103,9 @@ class PhysGen(ModelMixin, ConfigMixin):
         # ends included); outside it the head runs once, conditionally (Kynkaanniemi et al. 2024,
         # "guidance in a limited interval"). Each unguided step saves a head pass.
         cfg_interval: tuple = (0.0, 1.0),
+        # The frame sampler starts from noise of this std instead of 1 (MAR's temperature tau): below 1
+        # the sample moves toward the likeliest next frame and away from rare ones.
+        frame_temperature: float = 1.0,
         frame_head_type: str = "token",  # "joint": a frame's tokens denoised together (configs saved before meant "token")
     ):
         super().__init__()
@@ -126,7 +124,10 @@ class PhysGen(ModelMixin, ConfigMixin):
                 raise InputError(f"{name} must be in [0, 1]; got {value}")
         if cfg_scale < 0:
             raise InputError(f"cfg_scale must be >= 0; got {cfg_scale}")
-        check_cfg_interval(cfg_interval)
+        if len(cfg_interval) != 2 or not 0 <= cfg_interval[0] <= cfg_interval[1] <= 1:
+            raise InputError(f"cfg_interval must be [lo, hi] with 0 <= lo <= hi <= 1; got {cfg_interval}")
+        if not 0 <= frame_temperature <= 2:
+            raise InputError(f"frame_temperature must be in [0, 2]; got {frame_temperature}")
         if action_tokens not in ACTION_TOKENS:
             raise InputError(f"action_tokens must be one of {ACTION_TOKENS}; got {action_tokens!r}")
         if action_scale is not None and (len(action_scale) != action_dim or min(action_scale) <= 0):
@@ -135,7 +136,7 @@ class PhysGen(ModelMixin, ConfigMixin):
             raise InputError(f"action_bins must be >= 2; got {action_bins}")
         if scheduler not in SCHEDULERS:
             raise InputError(f"scheduler must be one of {SCHEDULERS}; got {scheduler!r}")
-        for name, value in dict(chunk=chunk, history=history, lmtp=lmtp, depth=depth, t_samples=t_samples).items():
+        for name, value in dict(chunk=chunk, history=history, lmtp=lmtp, depth=depth, t_samples=t_samples, sample_steps=sample_steps).items():
             if value < 1:
                 raise InputError(f"{name} must be >= 1; got {value}")
         if dim % heads or (dim // heads) % 2:
@@ -266,7 +267,7 @@ class PhysGen(ModelMixin, ConfigMixin):
         losses = {"frame": self._frame_loss(z, target, frame_valid[:, 1:])}
         if actions is not None:
             demo_valid = action_valid if imitate is None else action_valid & imitate[:, None]
-            losses["action"] = self._action_loss(h_frame, actions, demo_valid)
+            losses["action"] = self.action_loss(h_frame, actions, demo_valid)
         losses["total"] = sum(losses.values())
         return losses
 
@@ -306,7 +307,7 @@ class PhysGen(ModelMixin, ConfigMixin):
         x_t, t, goal = self.diffusion.training_pair(x0)
         return (self.frame_head(x_t, t, z) - goal).pow(2).mean()
 
-    def _action_loss(self, h_frame, actions, action_valid):
+    def action_loss(self, h_frame, actions, action_valid):
         """Predict chunks n+1 .. n+lmtp from frame outputs of step n+1, for n+1 = 1 .. H-1."""
         cfg = self.config
         b, h = h_frame.shape[:2]
@@ -357,7 +358,8 @@ class PhysGen(ModelMixin, ConfigMixin):
         else:
             def denoise(x, t):
                 return self.frame_head(x, t, rows)
-        generated = self.diffusion.sample(denoise, shape, steps or self.config.sample_steps, generator, z.device)
+        generated = self.diffusion.sample(denoise, shape, steps or self.config.sample_steps, generator, z.device,
+                                          temperature=self.config.frame_temperature)
         return self.frame_from_target(previous, generated.view(b, k, -1))
 
     def sample_actions(self, h_frame: torch.Tensor, lookahead=None, steps: int | None = None, generator=None) -> torch.Tensor:
