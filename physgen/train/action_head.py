@@ -119,7 +119,7 @@ def train_action_head(model, pack: str, out_dir, config: ActionHeadTrainConfig |
     train = window_features(model, TokenPackWindows(pack, windows, "train", "demos"))
     val_all = window_features(model, TokenPackWindows(pack, windows, "val", "demos"))
     pick = torch.randperm(len(val_all), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.val_windows]
-    val = WindowFeatures(*val_all.batch(pick))
+    val = WindowFeatures(val_all.h_frame[pick], val_all.actions[pick], val_all.action_valid[pick])  # stays fp16
     log(f"action head: {len(train)} train windows, {len(val)} val windows; action_scale {model.config.action_scale}")
 
     model.requires_grad_(False)
