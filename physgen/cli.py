@@ -143,16 +143,22 @@ def _train(args) -> None:
     print(json.dumps(train(config)), flush=True)
 
 
-def _train_action_head(args) -> None:
+def _train_head(args) -> None:
     import json
 
     from physgen.model.checkpoint import load_checkpoint
-    from physgen.train.action_head import ActionHeadTrainConfig, train_action_head
 
-    config = ActionHeadTrainConfig(minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
-                                   scale_actions=not args.raw_actions, eval_every=args.eval_every)
+    given = {"minutes": args.minutes, "batch_size": args.batch_size, "lr": args.lr, "cosine": args.cosine, "eval_every": args.eval_every}
+    if args.command == "train-action-head":
+        from physgen.train.action_head import ActionHeadTrainConfig as Config
+        from physgen.train.action_head import train_action_head as train
+
+        given["scale_actions"] = not args.raw_actions
+    else:
+        from physgen.train.frame_head import FrameHeadTrainConfig as Config
+        from physgen.train.frame_head import train_frame_head as train
     model, _ = load_checkpoint(args.checkpoint)
-    result = train_action_head(model, args.pack, args.out, config)
+    result = train(model, args.pack, args.out, Config(**{k: v for k, v in given.items() if v is not None}), features_dir=args.features)
     print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
 
 
@@ -300,16 +306,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fraction of windows fed the model's own open-loop frames instead of the real ones (stage 2)")
     tr.set_defaults(func=_train)
 
-    ah = sub.add_parser("train-action-head", help="retrain the policy's Action-DiT alone on cached backbone features (frames unchanged)")
-    ah.add_argument("--checkpoint", default="checkpoints/physgen-small", help="the model to start from (folder or hub id)")
-    ah.add_argument("--pack", default="pack/tokens_v1_1", help="a `physgen pack --tokens` folder; its demonstrations are used")
-    ah.add_argument("--out", required=True, help="run folder (git-ignored); the model goes to <out>/model")
-    ah.add_argument("--minutes", type=float, default=20.0)
-    ah.add_argument("--batch-size", type=int, default=32)
-    ah.add_argument("--lr", type=float, default=3e-4)
-    ah.add_argument("--eval-every", type=int, default=500)
-    ah.add_argument("--raw-actions", action="store_true", help="keep raw action units (v1.1) instead of the demonstrations' std")
-    ah.set_defaults(func=_train_action_head)
+    heads = {"train-action-head": "retrain the policy's Action-DiT alone on cached backbone features (frames unchanged)",
+             "train-frame-head": "fine-tune the frame head alone on cached backbone features (policy unchanged)"}
+    for name, help_text in heads.items():
+        hp = sub.add_parser(name, help=help_text)
+        hp.add_argument("--checkpoint", default="checkpoints/physgen-small", help="the model to start from (folder or hub id)")
+        hp.add_argument("--pack", default="pack/tokens_v1_1", help="a `physgen pack --tokens` folder")
+        hp.add_argument("--out", required=True, help="run folder (git-ignored); the model goes to <out>/model")
+        hp.add_argument("--minutes", type=float, default=20.0)
+        hp.add_argument("--batch-size", type=int, default=32)
+        hp.add_argument("--lr", type=float, default=None, help="default: 3e-4 for the action head, 1e-4 for the frame head")
+        hp.add_argument("--eval-every", type=int, default=500)
+        hp.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the time budget")
+        hp.add_argument("--features", default=None,
+                        help="folder of cached backbone features, reused by later runs on the same backbone and pack (default <out>/features)")
+        if name == "train-action-head":
+            hp.add_argument("--raw-actions", action="store_true", help="keep raw action units (v1.1) instead of the demonstrations' std")
+        hp.set_defaults(func=_train_head)
 
     ex = sub.add_parser("export", help="write a shippable fp16 checkpoint folder (model + tokenizer)")
     ex.add_argument("--model", required=True, help="a trained PhysGen folder (e.g. runs/stage2/model)")

@@ -64,3 +64,28 @@ def make_tiny_checkpoint(make_tiny_model, tmp_path_factory):
 def tiny_checkpoint(make_tiny_checkpoint):
     """An untrained tiny checkpoint of the default chunk length: exercises the prediction path, not its quality."""
     return make_tiny_checkpoint()
+
+
+@pytest.fixture
+def tiny_token_pack(tmp_path, make_tiny_model):
+    """A token pack for make_tiny_model's models: demonstrations (6 train, 2 val) whose actions sit
+    around +0.3 in every dimension, and play episodes (2 train, 1 val) around -0.3, all with frame
+    tokens around +0.5: levels a head can learn."""
+    import numpy as np
+
+    from physgen.data.dataset import split_of_seed
+    from physgen.data.episodes import Episode
+    from physgen.data.packs import write_token_pack
+
+    model, _ = make_tiny_model()
+    cfg, rng = model.config, np.random.default_rng(0)
+    val = [s for s in range(60) if split_of_seed(s) == "val"]
+    train = [s for s in range(60) if split_of_seed(s) == "train"]
+    chunks = 6
+    episodes = [Episode(f"e{s}.h5", "traj_0", "PushCube-v1", s, chunks * cfg.chunk + 1) for s in val[:2] + train[:6]]
+    episodes += [Episode(f"p{s}.h5", "traj_0", "PushCube-v1", s, chunks * cfg.chunk + 1, imitate=False) for s in val[2:3] + train[6:8]]
+    tokens = {(e.path, e.key): rng.normal(0.5, 0.2, size=(chunks + 1, cfg.num_frame_tokens, cfg.token_dim)).astype(np.float32) for e in episodes}
+    level = {True: (0.2, 0.4), False: (-0.4, -0.2)}
+    actions = {(e.path, e.key): rng.uniform(*level[e.imitate], (chunks * cfg.chunk, cfg.action_dim)).astype(np.float32) for e in episodes}
+    write_token_pack(episodes, tokens, actions, tmp_path / "pack", cfg.chunk, "test")
+    return tmp_path / "pack"

@@ -248,23 +248,13 @@ class PhysGen(ModelMixin, ConfigMixin):
         (physgen.model.self_forcing). The targets stay the real frames, and a residual target is
         taken from the frame fed, so the head learns to steer a drifted rollout back.
         """
-        cfg = self.config
         b, h = frame_tokens.shape[:2]
         fed = frame_tokens if context is None else context
         noised, level = self.noisy_context(fed)
         boa_steps = None if actions is None else self.boa_steps(b, h, boa, action_valid)
         h_frame, h_action = self.window_outputs(noised, level, actions, boa_steps)
-        if actions is None:
-            z = self.frame_condition(h_frame[:, :-1], None, None, None)
-        else:
-            dropout = torch.full((b, 1), cfg.action_cond_dropout, device=fed.device)
-            if imitate is not None:
-                dropout[~imitate.to(fed.device)] = cfg.action_cond_dropout_play
-            use_next = torch.rand(b, h - 1, device=fed.device) >= dropout  # (B, H-1)
-            use_next &= action_valid[:, 1:h]
-            z = self.frame_condition(h_frame[:, :-1], h_action[:, :-1, -1], actions[:, 1:h], use_next)
-        target = self.frame_target_of(fed[:, :-1], frame_tokens[:, 1:])  # (B, H-1, K, D), toward the real frames
-        losses = {"frame": self._frame_loss(z, target, frame_valid[:, 1:])}
+        h_last_action = None if h_action is None else h_action[:, :, -1]  # (B, H, d)
+        losses = {"frame": self.frame_loss(h_frame, h_last_action, fed, frame_tokens, frame_valid, actions, action_valid, imitate)}
         if actions is not None:
             demo_valid = action_valid if imitate is None else action_valid & imitate[:, None]
             losses["action"] = self.action_loss(h_frame, actions, demo_valid)
@@ -292,6 +282,24 @@ class PhysGen(ModelMixin, ConfigMixin):
         layout = TokenLayout.for_steps(0, s, k, self.config.chunk, device=x.device)
         out = self.backbone(x, layout).view(b, s, k + self.config.chunk, -1)
         return out[:, :, :k], out[:, :, k:]
+
+    def frame_loss(self, h_frame, h_last_action, fed, frame_tokens, frame_valid, actions=None, action_valid=None, imitate=None):
+        """The frame head's loss from the backbone's outputs of a window: frame outputs h_frame
+        (B, H, K, d) and last-action outputs h_last_action (B, H, d) (None for frames only); fed
+        (B, H, K, D) the frames the backbone read, frame_tokens the real ones; the rest as in loss."""
+        cfg = self.config
+        b, h = fed.shape[:2]
+        if actions is None:
+            z = self.frame_condition(h_frame[:, :-1], None, None, None)
+        else:
+            dropout = torch.full((b, 1), cfg.action_cond_dropout, device=fed.device)
+            if imitate is not None:
+                dropout[~imitate.to(fed.device)] = cfg.action_cond_dropout_play
+            use_next = torch.rand(b, h - 1, device=fed.device) >= dropout  # (B, H-1)
+            use_next &= action_valid[:, 1:h]
+            z = self.frame_condition(h_frame[:, :-1], h_last_action[:, :-1], actions[:, 1:h], use_next)
+        target = self.frame_target_of(fed[:, :-1], frame_tokens[:, 1:])  # (B, H-1, K, D), toward the real frames
+        return self._frame_loss(z, target, frame_valid[:, 1:])
 
     def _frame_loss(self, z, target, valid):
         """z (B, S, K, d), target (B, S, K, D), valid (B, S). A joint head denoises whole frames
