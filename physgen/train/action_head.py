@@ -3,8 +3,9 @@
 The policy (physgen.model.policy) imagines the next frame, then the Action-DiT reads the backbone's
 outputs for that frame and diffuses the chunk that leads into it (implicit IK). With everything but
 the head frozen, those outputs are a fixed function of each training window. They are computed
-once, the way rollouts compute them (context noise off), and cached (physgen.train.window_features), so the head trains at
-many times the steps per second of full training on the same CPU. The frames the model imagines do
+once, the way rollouts compute them (context noise off), and cached on disk
+(physgen.train.window_features), so the head trains at many times the steps per second of full
+training on the same CPU. The frames the model imagines do
 not change: only the policy does.
 
 By default the head learns actions in units of the demonstrations' std (`action_scale`): expert

@@ -119,9 +119,9 @@ class HeadTrainConfig:
 
 def train_on_features(model, params: list, train_loss, n_train: int, evaluate, cfg: HeadTrainConfig, out: Path, log=print) -> list[dict]:
     """AdamW on `params` alone (the rest of `model` frozen) for cfg's budget. train_loss(index) is
-    the loss of the training windows `index` (of n_train); evaluate() the
-    held-out metrics, logged every eval_every steps and written to `out`/loss.csv; the trained model
-    goes to `out`/model. Returns the metric rows, the first before training."""
+    the loss of training windows `index` (of n_train); evaluate() gives the held-out metrics,
+    logged every eval_every steps and written to `out`/loss.csv. The trained model goes to
+    `out`/model. Returns the metric rows, the first one from before training."""
     import csv
     import math
     import time
