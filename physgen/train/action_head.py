@@ -17,8 +17,7 @@ repeating the previous chunk (`ik_error_previous_chunk`) or a zero chunk would s
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -69,7 +68,6 @@ def train_action_head(model, pack: str, out_dir, config: ActionHeadTrainConfig |
 
     cfg = config or ActionHeadTrainConfig()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     mcfg = model.config
     if cfg.scale_actions:
@@ -91,7 +89,7 @@ def train_action_head(model, pack: str, out_dir, config: ActionHeadTrainConfig |
             loss = model.action_loss(*demo_batch(val, torch.arange(len(val)))).item()
         return {"val_loss": loss, **ik_errors(model, val, cfg.seed)}
 
-    rows = train_on_features(model, params, lambda index: model.action_loss(*demo_batch(train, index)), len(train), evaluate, cfg, out, log)
-    result = {**rows[-1], "before": rows[0], "config": asdict(cfg), "pack": str(pack)}
-    (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    return result
+    def train_loss(index: torch.Tensor) -> torch.Tensor:
+        return model.action_loss(*demo_batch(train, index))
+
+    return train_on_features(model, params, train_loss, len(train), evaluate, cfg, out, log, record={"pack": str(pack)})

@@ -14,8 +14,7 @@ steps, guidance), next to `one_step_mse_copy` (repeating the previous frame's to
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -65,7 +64,6 @@ def train_frame_head(model, pack: str, out_dir, config: FrameHeadTrainConfig | N
 
     cfg = config or FrameHeadTrainConfig()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     mcfg = model.config
     features_dir = Path(features_dir) if features_dir is not None else out / "features"
@@ -94,7 +92,7 @@ def train_frame_head(model, pack: str, out_dir, config: FrameHeadTrainConfig | N
             loss = model.frame_loss(**frame_batch(val, torch.arange(len(val)))).item()
         return {"val_loss": loss, **one_step_errors(model, val, cfg.seed)}
 
-    rows = train_on_features(model, params, lambda index: model.frame_loss(**frame_batch(train, index)), len(train), evaluate, cfg, out, log)
-    result = {**rows[-1], "before": rows[0], "config": asdict(cfg), "pack": str(pack)}
-    (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    return result
+    def train_loss(index: torch.Tensor) -> torch.Tensor:
+        return model.frame_loss(**frame_batch(train, index))
+
+    return train_on_features(model, params, train_loss, len(train), evaluate, cfg, out, log, record={"pack": str(pack)})

@@ -117,11 +117,13 @@ class HeadTrainConfig:
                 raise InputError(f"{name} must be > 0; got {getattr(self, name)}")
 
 
-def train_on_features(model, params: list, train_loss, n_train: int, evaluate, cfg: HeadTrainConfig, out: Path, log=print) -> list[dict]:
+def train_on_features(model, params: list, train_loss, n_train: int, evaluate, cfg: HeadTrainConfig, out: Path, log=print,
+                      record: dict | None = None) -> dict:
     """AdamW on `params` alone (the rest of `model` frozen) for cfg's budget. train_loss(index) is
     the loss of training windows `index` (of n_train); evaluate() gives the held-out metrics,
     logged every eval_every steps and written to `out`/loss.csv. The trained model goes to
-    `out`/model. Returns the metric rows, the first one from before training."""
+    `out`/model, and the last metrics, with those from before training, the config and `record`,
+    to `out`/metrics.json; they are returned."""
     import csv
     import math
     import time
@@ -157,4 +159,6 @@ def train_on_features(model, params: list, train_loss, n_train: int, evaluate, c
         writer.writeheader()
         writer.writerows(rows)
     model.save_pretrained(out / "model")
-    return rows
+    result = {**rows[-1], "before": rows[0], "config": asdict(cfg), **(record or {})}
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result
