@@ -169,9 +169,10 @@ def test_export_sets_the_shipped_inference_settings_and_rejects_bad_ones(checkpo
     from physgen.model.checkpoint import export_checkpoint, load_checkpoint
 
     export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "shipped", sample_steps=5, cfg_scale=1.5, cfg_interval=(0.7, 1.0),
-                      frame_temperature=0.5)
+                      frame_temperature=0.5, action_temperature=0.0)
     config = load_checkpoint(tmp_path / "shipped")[0].config
-    assert (config.sample_steps, config.cfg_scale, list(config.cfg_interval), config.frame_temperature) == (5, 1.5, [0.7, 1.0], 0.5)
+    assert (config.sample_steps, config.cfg_scale, list(config.cfg_interval), config.frame_temperature, config.action_temperature) == (
+        5, 1.5, [0.7, 1.0], 0.5, 0.0)
     with pytest.raises(InputError, match="cfg_interval"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", cfg_interval=(0.9, 0.1))
     with pytest.raises(InputError, match="sample_steps"):
@@ -180,6 +181,8 @@ def test_export_sets_the_shipped_inference_settings_and_rejects_bad_ones(checkpo
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", cfg_scale=-1)
     with pytest.raises(InputError, match="frame_temperature"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", frame_temperature=5.0)
+    with pytest.raises(InputError, match="action_temperature"):
+        export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", action_temperature=-1.0)
     with pytest.raises(InputError, match="only the sampler options"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", depth=2)
     assert not (tmp_path / "bad").exists()

@@ -373,7 +373,7 @@ def test_new_options_are_validated():
     for bad in (dict(frame_target="delta"), dict(residual_scale=0.0), dict(context_noise=-1.0),
                 dict(context_noise_infer=0.1), dict(cfg_scale=-1.0), dict(frame_head_type="mar"),
                 dict(cfg_interval=(0.8, 0.2)), dict(cfg_interval=(0.0, 1.5)), dict(frame_temperature=-0.1),
-                dict(frame_temperature=3.0)):
+                dict(frame_temperature=3.0), dict(action_temperature=-0.5), dict(action_temperature=2.5)):
         with pytest.raises(InputError):
             tiny_model(**bad)
 
@@ -445,6 +445,18 @@ def test_actions_are_diffused_in_units_of_the_action_scale():
     # The same head output x: a = clamp(x, -1, 1), b = clamp(0.5 x, -1, 1), so both agree on [-0.5, 0.5].
     torch.testing.assert_close(b.clamp(-0.5, 0.5), (a * 0.5).clamp(-0.5, 0.5))
     assert not torch.equal(a, b)
+
+
+def test_action_temperature_zero_proposes_the_same_chunks_from_any_noise_and_one_is_the_default():
+    h_frame = torch.randn(1, K, TINY["dim"], generator=torch.Generator().manual_seed(0))
+
+    def propose(seed, **overrides):
+        model = tiny_model(**overrides).eval()
+        return model.sample_actions(h_frame, steps=2, generator=torch.Generator().manual_seed(seed))
+
+    torch.testing.assert_close(propose(0, action_temperature=0.0), propose(1, action_temperature=0.0))
+    torch.testing.assert_close(propose(0, action_temperature=1.0), propose(0))
+    assert not torch.allclose(propose(0, action_temperature=0.5), propose(0))
 
 
 def test_a_bad_action_scale_is_refused():

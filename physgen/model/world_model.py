@@ -106,6 +106,9 @@ class PhysGen(ModelMixin, ConfigMixin):
         # The frame sampler starts from noise of this std instead of 1 (MAR's temperature tau): below 1
         # the sample moves toward the likeliest next frame and away from rare ones.
         frame_temperature: float = 1.0,
+        # The same for the Action-DiT's samples (the policy's chunks). 1 = the trained prior; 0 = one
+        # deterministic flow from zero noise, the likeliest chunk given the imagined frame.
+        action_temperature: float = 1.0,
         frame_head_type: str = "token",  # "joint": a frame's tokens denoised together (configs saved before meant "token")
     ):
         super().__init__()
@@ -126,8 +129,9 @@ class PhysGen(ModelMixin, ConfigMixin):
             raise InputError(f"cfg_scale must be >= 0; got {cfg_scale}")
         if len(cfg_interval) != 2 or not 0 <= cfg_interval[0] <= cfg_interval[1] <= 1:
             raise InputError(f"cfg_interval must be [lo, hi] with 0 <= lo <= hi <= 1; got {cfg_interval}")
-        if not 0 <= frame_temperature <= 2:
-            raise InputError(f"frame_temperature must be in [0, 2]; got {frame_temperature}")
+        for name, value in dict(frame_temperature=frame_temperature, action_temperature=action_temperature).items():
+            if not 0 <= value <= 2:
+                raise InputError(f"{name} must be in [0, 2]; got {value}")
         if action_tokens not in ACTION_TOKENS:
             raise InputError(f"action_tokens must be one of {ACTION_TOKENS}; got {action_tokens!r}")
         if action_scale is not None and (len(action_scale) != action_dim or min(action_scale) <= 0):
@@ -378,7 +382,8 @@ class PhysGen(ModelMixin, ConfigMixin):
             block = self._from_bins(self._action_logits(ctx).argmax(-1))  # (B, T, 7)
             return block.view(-1, cfg.lmtp, cfg.chunk, cfg.action_dim)
         shape = (h_frame.shape[0], cfg.lmtp * cfg.chunk, cfg.action_dim)
-        block = self.diffusion.sample(lambda x, t: self.action_head(x, t, ctx), shape, steps or cfg.sample_steps, generator, h_frame.device)
+        block = self.diffusion.sample(lambda x, t: self.action_head(x, t, ctx), shape, steps or cfg.sample_steps, generator, h_frame.device,
+                                      temperature=cfg.action_temperature)
         return (block * self._action_scale(block)).clamp(-1, 1).view(-1, cfg.lmtp, cfg.chunk, cfg.action_dim)
 
     def _action_scale(self, like: torch.Tensor) -> torch.Tensor | float:
