@@ -93,12 +93,13 @@ def test_export_writes_a_small_fp16_checkpoint_that_loads(checkpoint, tmp_path):
     assert next(model.parameters()).dtype == torch.float32 and tokenizer.scale > 0
 
 
-class SucceedsAtChunk:
-    """The simulator, except that an episode of `seed` succeeds at its chunk `chunk`: success
-    counting is then known exactly, which an untrained policy cannot provide."""
+class MarkedAtChunk:
+    """The simulator, except that an episode of `seed` reports `flag` (success, grasped) from its
+    chunk `chunk` on, and other episodes never do: the counting is then known exactly, which an
+    untrained policy cannot provide."""
 
-    def __init__(self, sim, seed: int, chunk: int):
-        self.sim, self.seed, self.chunk, self.chunks = sim, seed, chunk, 0
+    def __init__(self, sim, seed: int, chunk: int, flag: str = "success"):
+        self.sim, self.seed, self.chunk, self.flag, self.chunks = sim, seed, chunk, flag, 0
 
     def reset(self, scene, seed):
         self.chunks, self.current = 0, seed
@@ -107,8 +108,8 @@ class SucceedsAtChunk:
     def step(self, actions):
         result = self.sim.step(actions)
         self.chunks += 1
-        success = self.current == self.seed and self.chunks >= self.chunk
-        return dataclasses.replace(result, observation=dataclasses.replace(result.observation, success=success))
+        marked = self.current == self.seed and self.chunks >= self.chunk
+        return dataclasses.replace(result, observation=dataclasses.replace(result.observation, **{self.flag: marked}))
 
 
 @pytest.mark.sim
@@ -119,12 +120,26 @@ def test_closed_loop_policy_reports_success_per_task(checkpoint, sim):
 
     model, tokenizer = load_checkpoint(checkpoint)
     seeds = [EVAL_SEED_START, EVAL_SEED_START + 1]
-    simulator = SucceedsAtChunk(sim, seed=seeds[0], chunk=2)
+    simulator = MarkedAtChunk(sim, seed=seeds[0], chunk=2)
     summary = closed_loop(WorldModelEnv(model, tokenizer), simulator, scenes=["PushCube-v1"], seeds=seeds, max_chunks=3)
     assert summary["success_PushCube-v1"] == summary["success_rate"] == 0.5
+    assert "grasped_PushCube-v1" not in summary  # PushCube has no grasp check
     assert summary["steps_to_success"] == 2 * model.config.chunk  # the success stops the episode
     assert simulator.chunks == 3  # the other episode runs to max_chunks
     assert sim.step(np.zeros(7)).observation.elapsed_steps == 3 * model.config.chunk + 1
+
+
+@pytest.mark.sim
+def test_closed_loop_reports_the_grasp_rate_where_the_task_checks_grasping(checkpoint, sim):
+    from physgen.eval.open_loop import closed_loop
+    from physgen.model.checkpoint import load_checkpoint
+    from physgen.model.world_env import WorldModelEnv
+
+    model, tokenizer = load_checkpoint(checkpoint)
+    seeds = [EVAL_SEED_START, EVAL_SEED_START + 1]
+    simulator = MarkedAtChunk(sim, seed=seeds[1], chunk=1, flag="grasped")
+    summary = closed_loop(WorldModelEnv(model, tokenizer), simulator, scenes=["PickCube-v1"], seeds=seeds, max_chunks=2)
+    assert summary["grasped_PickCube-v1"] == 0.5 and summary["success_PickCube-v1"] == 0.0
 
 
 def test_closed_loop_refuses_training_seeds(checkpoint, sim):

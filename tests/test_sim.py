@@ -180,3 +180,23 @@ def test_task_objects_have_segmentation_ids_from_18(sim, scene):
             assert seg_id >= FIRST_OBJECT_SEGMENTATION_ID
         if is_fixture:
             assert seg_id < FIRST_OBJECT_SEGMENTATION_ID
+
+
+def test_the_tasks_grasp_check_is_reported_where_the_task_has_one(sim):
+    from physgen.actions.space import GRIPPER_CLOSED, GRIPPER_OPEN
+    from physgen.sim.experts import Waypoint
+
+    assert sim.reset("PushCube-v1", seed=0).grasped is None
+    assert sim.reset("StackCube-v1", seed=0).grasped is False
+    assert sim.reset("PickCube-v1", seed=0).grasped is False
+    cube = tuple(float(v) for v in sim.actor_position("cube"))
+    grasped = []
+
+    def step(action):
+        grasped.append(sim.step(action).observation.grasped)
+
+    above = (cube[0], cube[1], cube[2] + 0.08)
+    follow_waypoints([Waypoint(above, GRIPPER_OPEN), Waypoint(cube, GRIPPER_OPEN, speed=0.01, tolerance=0.004)], lambda: sim.ee_position, step)
+    for _ in range(10):
+        step(np.array([0, 0, 0, 0, 0, 0, GRIPPER_CLOSED], np.float32))
+    assert not any(grasped[:-10]) and grasped[-1]

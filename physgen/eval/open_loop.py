@@ -135,30 +135,36 @@ def open_loop(env, simulator, eval_root, scenes=TARGET_TASKS, episodes_per_scene
 
 def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START, EVAL_SEED_START + 3), max_chunks: int = 16) -> dict:
     """Policy mode on held-out seeds: PhysGen proposes each chunk, the simulator runs it, PhysGen
-    observes the real frame. Returns the success rate per scene and overall, and the mean control
-    steps of the successful episodes."""
+    observes the real frame. Returns the success rate per scene and overall, the mean control
+    steps of the successful episodes, and for tasks that check grasping (PickCube, StackCube) the
+    share of episodes whose cube was grasped at the end of some chunk."""
     from physgen.model.policy import WorldModelPolicy
 
     policy = WorldModelPolicy(env)
     summary: dict = {"max_chunks": max_chunks, "seeds": list(seeds)}
     successes, steps_to_success = [], []
     for scene in scenes:
-        wins = []
+        wins, grasps = [], []
         for seed in seeds:
             if seed < EVAL_SEED_START:
                 raise InputError(f"closed-loop evaluation uses held-out seeds >= {EVAL_SEED_START}; got {seed}")
             observation = simulator.reset(scene, seed)
             env.reset(frame=observation.frame, seed=seed)
             policy.reset()
-            success = False
+            success, grasped = False, observation.grasped
             for k in range(1, max_chunks + 1):
                 observation = simulator.step(policy.select_chunk(observation)).observation
+                if observation.grasped is not None:
+                    grasped = grasped or observation.grasped
                 if observation.success:
                     success = True
                     steps_to_success.append(k * env.chunk)
                     break
             wins.append(success)
+            grasps.append(grasped)
         summary[f"success_{scene}"] = round(float(np.mean(wins)), 3)
+        if all(g is not None for g in grasps):
+            summary[f"grasped_{scene}"] = round(float(np.mean(grasps)), 3)
         successes += wins
     summary["success_rate"] = round(float(np.mean(successes)), 3)
     summary["steps_to_success"] = round(float(np.mean(steps_to_success)), 1) if steps_to_success else None

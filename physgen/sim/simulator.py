@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -69,6 +69,11 @@ class Observation:
     elapsed_steps: int  # control steps since reset
     display: np.ndarray | None = None  # (512, 512, 3) uint8 third-person render, if enabled
     object_mask: np.ndarray | None = None  # (H, W) bool, pixels of the tracked objects
+    # The task's own grasp check (ManiSkill's info "is_grasped" / "is_cubeA_grasped"); None where
+    # the task has none (PushCube), and after set_state, whose contacts are not simulated yet.
+    # PickCube's goal is hidden from the camera, so a policy that sees only frames cannot aim for
+    # it: grasping is what such a policy can be scored on there.
+    grasped: bool | None = None
 
 
 @dataclass
@@ -103,7 +108,10 @@ class Simulator:
         obs, info = self._env.reset(seed=seed)
         self._seed, self._elapsed = seed, 0
         self._object_ids = self._find_object_ids()
-        return self._observation(obs, info)
+        observation = self._observation(obs, info)
+        # ManiSkill's grasp check reads the contacts of the last simulated step, which at a reset
+        # are the previous episode's; a fresh episode holds nothing.
+        return replace(observation, grasped=False) if observation.grasped is not None else observation
 
     @property
     def chunk(self) -> int:
@@ -154,7 +162,7 @@ class Simulator:
         self._seed, self._elapsed = snapshot.seed, snapshot.elapsed_steps
         base._elapsed_steps[:] = snapshot.elapsed_steps
         obs = base.get_obs()
-        return self._observation(obs, base.get_info())
+        return replace(self._observation(obs, base.get_info()), grasped=None)  # contacts are those before the restore
 
     def close(self) -> None:
         if self._env is not None:
@@ -263,11 +271,13 @@ class Simulator:
         object_mask = np.logical_or.reduce(list(per_object.values())) if per_object else np.zeros(seg.shape, bool)
         success = info.get("success", False)
         success = bool(success.item() if hasattr(success, "item") else success)
+        grasp = [v for k, v in info.items() if k.startswith("is_") and k.endswith("grasped")]
+        grasped = bool(grasp[0].item() if hasattr(grasp[0], "item") else grasp[0]) if grasp else None
         tcp = self._tcp_pose()
         display = None
         if self.config.display_render and with_display:  # a 512 px render costs ~45 ms
             display = np.asarray(self._env.render()[0].cpu().numpy(), dtype=np.uint8)
-        return Observation(frame, tcp, success, pixels, self._elapsed, display, object_mask)
+        return Observation(frame, tcp, success, pixels, self._elapsed, display, object_mask, grasped)
 
 
 def make_env(
