@@ -46,6 +46,8 @@ $PG export --model runs/v1_1 --tokenizer runs/v1_1/tokenizer --sample-steps 3 --
 # action std (model card, "Policy head"); 30 min on one CPU thread. The frame path is unchanged.
 $PG train-action-head --checkpoint runs/v1_1 --pack pack/tokens_v1_1 --minutes 30 --out runs/action_head
 $PG export --model runs/action_head/model --tokenizer runs/v1_1/tokenizer --out runs/v1_1
+# Session 12: the policy's chunks sampled from zero noise (action temperature 0; model card, "PhysGen as the policy").
+$PG export --model runs/v1_1 --tokenizer runs/v1_1/tokenizer --action-temperature 0 --out runs/v1_1
 # Session 11 (not shipped, model card "Heads trained longer"): both heads trained on cached features
 # (--features keeps them on disk for later runs); neither lowered its held-out loss.
 #   $PG train-action-head --checkpoint runs/v1_1 --minutes 70 --cosine --features runs/head_features --out runs/action_head11
