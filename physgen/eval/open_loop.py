@@ -154,8 +154,7 @@ def closed_loop(env, simulator, scenes=TARGET_TASKS, seeds=range(EVAL_SEED_START
             success, grasped = False, observation.grasped
             for k in range(1, max_chunks + 1):
                 observation = simulator.step(policy.select_chunk(observation)).observation
-                if observation.grasped is not None:
-                    grasped = grasped or observation.grasped
+                grasped = grasped or observation.grasped  # None stays None for a task without the check
                 if observation.success:
                     success = True
                     steps_to_success.append(k * env.chunk)
