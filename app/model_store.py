@@ -2,7 +2,8 @@
 
 Weights are not user state: every session gets its own WorldModelEnv (and so its own KV caches)
 around the same model. The checkpoint is `checkpoints/physgen-small` unless PHYSGEN_CHECKPOINT
-names another folder or hub id.
+names another folder or hub id. PHYSGEN_PRECISION (auto, fp32 or bf16; physgen.model.precision)
+chooses what inference computes in: auto is bf16 on a CPU with AMX, fp32 elsewhere.
 """
 
 from __future__ import annotations
@@ -25,17 +26,21 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def precision() -> str:
+    return os.environ.get("PHYSGEN_PRECISION", "auto")
+
+
 @functools.lru_cache(maxsize=2)
-def _load(name: str):
+def _load(name: str, precision: str):
     from physgen.model.checkpoint import load_checkpoint
 
-    return load_checkpoint(name, device=device())
+    return load_checkpoint(name, device=device(), precision=precision)
 
 
 def shared_model():
     """(model, tokenizer, None), or (None, None, reason) when no checkpoint can be loaded."""
     try:
-        model, tokenizer = _load(checkpoint_name())
+        model, tokenizer = _load(checkpoint_name(), precision())
     except InputError as exc:
         return None, None, str(exc)
     return model, tokenizer, None

@@ -21,6 +21,7 @@ Every speed figure comes with its baseline measured in the same run:
   guess? play_psnr_changed against play_psnr_changed_copy_last is the figure to watch.
 - policy_success_rate (and per task): PhysGen as the policy in closed loop with the simulator, on
   `--policy-seeds` held-out seeds per task, at most 16 chunks per episode.
+- precision: what inference computed in (`--precision`; auto = bf16 on a CPU with AMX, else fp32).
 The app's timings (click to first predicted frame, cold start) live with the app: `python -m app.bench`.
 Without a trained checkpoint the speed figures use a randomly initialised model of the default
 size and the fidelity figures are null (the JSON says so).
@@ -39,6 +40,7 @@ import torch
 
 from physgen import EVAL_SEED_START
 from physgen.model.checkpoint import DEFAULT_CHECKPOINT
+from physgen.model.precision import PRECISIONS
 from physgen.sim.scenes import TARGET_TASKS
 
 PLAY_HORIZON = 8  # chunks of the play open loop
@@ -92,24 +94,26 @@ def train_speed(model, steps: int = 4, batch: int = 8, window: int = 8) -> float
 
 
 def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, skip_eval: bool, sample_steps: int | None,
-        policy_seeds: int = 0, probe_seeds: int = 0, scenes=TARGET_TASKS, play_seeds: int = 0) -> dict:
+        policy_seeds: int = 0, probe_seeds: int = 0, scenes=TARGET_TASKS, play_seeds: int = 0, precision: str = "auto") -> dict:
     from physgen.model.checkpoint import load_checkpoint
+    from physgen.model.precision import resolve_precision
     from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
     from physgen.model.world_model import PhysGen
 
     result: dict = {"device": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
     if checkpoint and (Path(checkpoint).exists() or checkpoint != str(DEFAULT_CHECKPOINT)):
-        model, tokenizer = load_checkpoint(checkpoint)  # a hub id or a missing folder raises clearly
+        model, tokenizer = load_checkpoint(checkpoint, precision=precision)  # a hub id or a missing folder raises clearly
         result["checkpoint"] = str(checkpoint)
     else:
         torch.manual_seed(0)
         model, tokenizer = PhysGen().eval(), FrameTokenizer(TokenizerConfig()).eval()
+        tokenizer.precision = resolve_precision(precision)
         result["checkpoint"] = None
         result["note"] = "no trained checkpoint: speed measured on a randomly initialised default-size model; fidelity not measured"
     if sample_steps:
         model.register_to_config(sample_steps=sample_steps)
     cfg = model.config
-    result.update(params=sum(p.numel() for p in model.parameters()), history=cfg.history, chunk=cfg.chunk,
+    result.update(precision=tokenizer.precision, params=sum(p.numel() for p in model.parameters()), history=cfg.history, chunk=cfg.chunk,
                   frame_tokens=cfg.num_frame_tokens, sample_steps=cfg.sample_steps,
                   cfg_scale=cfg.cfg_scale, cfg_interval=list(cfg.cfg_interval), image_size=tokenizer.config.image_size)
     with torch.no_grad():
@@ -177,9 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy-seeds", type=int, default=20, help="held-out seeds per task for PhysGen as the policy (0 = skip)")
     parser.add_argument("--play-seeds", type=int, default=10, help="held-out seeds per task driven by play chunks (0 = skip)")
     parser.add_argument("--probe-seeds", type=int, default=10, help="held-out seeds of the permanence probe (0 = skip)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="what inference computes in: auto = bf16 on a CPU with AMX, fp32 elsewhere")
     args = parser.parse_args(argv)
     result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps, args.policy_seeds, args.probe_seeds,
-                 play_seeds=args.play_seeds)
+                 play_seeds=args.play_seeds, precision=args.precision)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 

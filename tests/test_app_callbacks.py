@@ -50,6 +50,13 @@ def test_without_a_checkpoint_the_page_says_so(monkeypatch, tmp_path):
     assert model_store.shared_model()[0] is None
 
 
+def test_a_bad_precision_setting_is_named_in_the_banner(monkeypatch):
+    monkeypatch.setenv("PHYSGEN_PRECISION", "fp8")
+    assert model_store.shared_model()[0] is None
+    banner = callbacks.prediction_banner()
+    assert "Prediction is not available" in banner and "auto, fp32, bf16; got 'fp8'" in banner
+
+
 def test_unknown_scene_keeps_the_session(loaded):
     session, image, _, _, status, *_ = callbacks.load_scene(loaded, "Teleport-v9", 1)
     assert session is loaded and session.scene == "PickCube-v1"

@@ -36,6 +36,11 @@ def test_the_sample_steps_option_is_what_the_speed_is_measured_with(checkpoint):
     assert run(str(checkpoint), "unused", episodes=1, horizon=2, skip_eval=True, sample_steps=3)["sample_steps"] == 3
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_precision_option_is_what_the_bench_loads_and_reports(checkpoint, precision):
+    assert run(str(checkpoint), "unused", episodes=1, horizon=2, skip_eval=True, sample_steps=None, precision=precision)["precision"] == precision
+
+
 def test_measuring_the_training_speed_leaves_the_benched_weights_as_they_were(make_tiny_model):
     from physgen.bench import train_speed
 

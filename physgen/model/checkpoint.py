@@ -36,13 +36,17 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         raise InputError(f"hub checkpoint {text!r} does not exist") from None
 
 
-def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device: str = "cpu"):
-    """(PhysGen, FrameTokenizer) in eval mode; clear errors for missing, corrupt or mismatched files."""
+def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device: str = "cpu", precision: str = "auto"):
+    """(PhysGen, FrameTokenizer) in eval mode; clear errors for missing, corrupt or mismatched files.
+    `precision` (physgen.model.precision.PRECISIONS) is what inference computes in: "auto" is bf16 on
+    a CPU with AMX and fp32 elsewhere."""
     import torch
 
+    from physgen.model.precision import resolve_precision
     from physgen.model.tokenizer import FrameTokenizer
     from physgen.model.world_model import PhysGen
 
+    precision = resolve_precision(precision, device)  # bad values fail before any file is read
     folder = resolve(name_or_path)
     if not (folder / "config.json").exists():
         raise InputError(f"{folder} holds no PhysGen config.json; expected save_pretrained output")
@@ -64,6 +68,7 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
     tokenizer.vae.to(memory_format=torch.channels_last)
     if tokenizer.has_fast_decoder:
         tokenizer.fast_decoder.to(memory_format=torch.channels_last)
+    model.precision = tokenizer.precision = precision
     return model.float().to(device).eval(), tokenizer.float().to(device).eval()
 
 

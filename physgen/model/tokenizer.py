@@ -18,6 +18,7 @@ import torch
 
 from physgen import IMAGE_SIZE
 from physgen.errors import InputError
+from physgen.model.precision import autocast
 
 FAST_DECODER_FOLDER = "fast_decoder"  # subfolder of a tokenizer folder
 
@@ -60,6 +61,9 @@ class FrameTokenizer(torch.nn.Module):
         self.config = config
         # Optional physgen.model.fast_decoder.FastDecoder; decode() uses it when present.
         self.fast_decoder = fast_decoder
+        # What decode computes in: "fp32", or "bf16" where the CPU has it natively (physgen.model.precision;
+        # load_checkpoint resolves it). Training and encoding stay fp32.
+        self.precision = "fp32"
         self.vae = vae or AutoencoderKL(
             in_channels=3,
             out_channels=3,
@@ -125,12 +129,12 @@ class FrameTokenizer(torch.nn.Module):
     def decode_float(self, z: torch.Tensor, fast: bool = False) -> torch.Tensor:
         """VAE-space latents (B, C, h, w) (latents / scale) -> (B, 3, H, W) float images in about [-1, 1]."""
         z = z.contiguous(memory_format=torch.channels_last)
-        if not fast:
-            return self.vae.decode(z).sample
-        if self.fast_decoder is None:
+        if fast and self.fast_decoder is None:
             raise InputError("this tokenizer has no fast decoder; decode with fast=False or train one "
                              "(`physgen train-tokenizer --fast-decoder`)")
-        return self.fast_decoder(z)
+        with autocast(self.precision, z.device):
+            x = self.fast_decoder(z) if fast else self.vae.decode(z).sample
+        return x.float()
 
     def to_tokens(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) -> (B, K, D): 4x4 patches in raster order."""
