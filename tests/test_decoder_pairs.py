@@ -73,6 +73,29 @@ def test_decoder_fine_tune_on_pairs_keeps_the_encoder_and_scores_the_pairs(tiny,
     assert decoder_moved
 
 
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_cpu_bf16_fine_tunes_the_decoder_under_bf16_autocast_and_fp32_is_the_default(tiny, tmp_path, monkeypatch, cpu_bf16):
+    from physgen.model.tokenizer import FrameTokenizer
+
+    model, tokenizer = tiny
+    frames, masks, actions = episode(model.config.chunk)
+    pairs = episode_pairs(model, tokenizer, frames, masks, actions, open_loop=2)
+    tokenizer.save_pretrained(tmp_path / "init")
+    in_bf16, decode_float = [], FrameTokenizer.decode_float
+
+    def spy(self, z, fast=False):
+        in_bf16.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+        return decode_float(self, z, fast)
+
+    monkeypatch.setattr(FrameTokenizer, "decode_float", spy)
+    config = TokenizerTrainConfig(minutes=5, max_steps=2, batch_size=4, eval_every=10, decoder_only=True, pair_fraction=0.5, cpu_bf16=cpu_bf16)
+    metrics = train_tokenizer(frames, masks, frames[:2], masks[:2], tmp_path / "run", config, init=tmp_path / "init", pairs=pairs,
+                              log=lambda *_: None)
+    assert metrics["step"] == 2 and np.isfinite(metrics["psnr"])
+    assert in_bf16[:2] == [cpu_bf16, cpu_bf16]  # the two training steps
+    assert not any(in_bf16[2:])  # the final evaluation decodes in fp32
+
+
 def test_pairs_need_a_decoder_only_run(tiny, tmp_path):
     model, tokenizer = tiny
     frames, masks, actions = episode(model.config.chunk, steps=2)
