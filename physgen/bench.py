@@ -107,7 +107,7 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
     else:
         torch.manual_seed(0)
         model, tokenizer = PhysGen().eval(), FrameTokenizer(TokenizerConfig()).eval()
-        tokenizer.precision = resolve_precision(precision)
+        model.precision = tokenizer.precision = resolve_precision(precision)
         result["checkpoint"] = None
         result["note"] = "no trained checkpoint: speed measured on a randomly initialised default-size model; fidelity not measured"
     if sample_steps:

@@ -8,8 +8,6 @@ from physgen.model import precision as precision_module
 from physgen.model.precision import resolve_precision
 from physgen.model.rollout import Rollout
 from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
-from physgen.model.world_model import PhysGen
-from tests.conftest import TINY_MODEL
 
 
 def test_an_unknown_precision_is_refused_with_the_accepted_values():
@@ -37,9 +35,8 @@ def test_bf16_decode_is_close_to_fp32_but_computed_differently():
     assert tokenizer.decode(latents * tokenizer.scale).dtype == torch.uint8
 
 
-def test_a_bf16_rollout_hands_back_fp32_tokens_close_to_the_fp32_rollout():
-    torch.manual_seed(0)
-    model = PhysGen(**TINY_MODEL).eval()
+def test_a_bf16_rollout_hands_back_fp32_tokens_close_to_the_fp32_rollout(make_tiny_model):
+    model, _ = make_tiny_model()
     cfg = model.config
     first = torch.randn(1, cfg.num_frame_tokens, cfg.token_dim)
     actions = torch.rand(1, cfg.chunk, cfg.action_dim) * 2 - 1
