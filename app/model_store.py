@@ -3,7 +3,7 @@
 Weights are not user state: every session gets its own WorldModelEnv (and so its own KV caches)
 around the same model. The checkpoint is `checkpoints/physgen-small` unless PHYSGEN_CHECKPOINT
 names another folder or hub id. PHYSGEN_PRECISION (auto, fp32 or bf16; physgen.model.precision)
-chooses what inference computes in: auto is bf16 on a CPU with AMX, fp32 elsewhere.
+chooses what the frame decode computes in: auto is bf16 on a CPU with AMX, fp32 elsewhere.
 """
 
 from __future__ import annotations

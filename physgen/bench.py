@@ -21,7 +21,8 @@ Every speed figure comes with its baseline measured in the same run:
   guess? play_psnr_changed against play_psnr_changed_copy_last is the figure to watch.
 - policy_success_rate (and per task): PhysGen as the policy in closed loop with the simulator, on
   `--policy-seeds` held-out seeds per task, at most 16 chunks per episode.
-- precision: what inference computed in (`--precision`; auto = bf16 on a CPU with AMX, else fp32).
+- precision: what the frame decode computed in (`--precision`; auto = bf16 on a CPU with AMX, else
+  fp32); in bf16, fps_kv_decoded_fp32 is the same rollout decoded in fp32, the baseline.
 The app's timings (click to first predicted frame, cold start) live with the app: `python -m app.bench`.
 Without a trained checkpoint the speed figures use a randomly initialised model of the default
 size and the fidelity figures are null (the JSON says so).
@@ -107,7 +108,7 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
     else:
         torch.manual_seed(0)
         model, tokenizer = PhysGen().eval(), FrameTokenizer(TokenizerConfig()).eval()
-        model.precision = tokenizer.precision = resolve_precision(precision)
+        tokenizer.precision = resolve_precision(precision)
         result["checkpoint"] = None
         result["note"] = "no trained checkpoint: speed measured on a randomly initialised default-size model; fidelity not measured"
     if sample_steps:
@@ -124,6 +125,10 @@ def run(checkpoint: str | None, eval_root: str, episodes: int, horizon: int, ski
         result["decoder"] = "fast" if tokenizer.has_fast_decoder else "vae"
         if tokenizer.has_fast_decoder:
             result["fps_kv_decoded_vae"] = round(rollout_fps(model, tokenizer, horizon, True, True, fast=False), 2)
+        if tokenizer.precision != "fp32":  # the same-run baseline: the same rollouts decoded in fp32
+            tokenizer.precision = "fp32"
+            result["fps_kv_decoded_fp32"] = round(rollout_fps(model, tokenizer, horizon, True, True), 2)
+            tokenizer.precision = result["precision"]
     result["train_steps_per_s"] = round(train_speed(model), 3)
     result.update(psnr_16=None, psnr_copy_last=None, ssim_16=None)
     if result["checkpoint"] and not skip_eval:
@@ -182,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--play-seeds", type=int, default=10, help="held-out seeds per task driven by play chunks (0 = skip)")
     parser.add_argument("--probe-seeds", type=int, default=10, help="held-out seeds of the permanence probe (0 = skip)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="what inference computes in: auto = bf16 on a CPU with AMX, fp32 elsewhere")
+                        help="what the frame decode computes in: auto = bf16 on a CPU with AMX, fp32 elsewhere")
     args = parser.parse_args(argv)
     result = run(args.checkpoint, args.eval_root, args.episodes, args.horizon, args.skip_eval, args.sample_steps, args.policy_seeds, args.probe_seeds,
                  play_seeds=args.play_seeds, precision=args.precision)

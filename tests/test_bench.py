@@ -37,8 +37,14 @@ def test_the_sample_steps_option_is_what_the_speed_is_measured_with(checkpoint):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_the_precision_option_is_what_the_bench_loads_and_reports(checkpoint, precision):
-    assert run(str(checkpoint), "unused", episodes=1, horizon=2, skip_eval=True, sample_steps=None, precision=precision)["precision"] == precision
+def test_the_precision_option_is_what_the_bench_loads_and_reports_with_an_fp32_speed_baseline(checkpoint, precision):
+    result = run(str(checkpoint), "unused", episodes=1, horizon=2, skip_eval=True, sample_steps=None, precision=precision)
+    assert result["precision"] == precision
+    baseline = result.get("fps_kv_decoded_fp32")
+    if precision == "fp32":
+        assert baseline is None  # fps_kv_decoded itself is the fp32 figure
+    else:
+        assert isinstance(baseline, float) and baseline > 0
 
 
 def test_measuring_the_training_speed_leaves_the_benched_weights_as_they_were(make_tiny_model):

@@ -38,8 +38,8 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
 
 def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device: str = "cpu", precision: str = "auto"):
     """(PhysGen, FrameTokenizer) in eval mode; clear errors for missing, corrupt or mismatched files.
-    `precision` (physgen.model.precision.PRECISIONS) is what inference computes in: "auto" is bf16 on
-    a CPU with AMX and fp32 elsewhere."""
+    `precision` (physgen.model.precision.PRECISIONS) is what the frame decode computes in: "auto" is
+    bf16 on a CPU with AMX and fp32 elsewhere."""
     import torch
 
     from physgen.model.precision import resolve_precision
@@ -68,7 +68,7 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
     tokenizer.vae.to(memory_format=torch.channels_last)
     if tokenizer.has_fast_decoder:
         tokenizer.fast_decoder.to(memory_format=torch.channels_last)
-    model.precision = tokenizer.precision = precision
+    tokenizer.precision = precision
     return model.float().to(device).eval(), tokenizer.float().to(device).eval()
 
 

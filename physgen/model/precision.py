@@ -1,12 +1,13 @@
-"""Inference precision: bfloat16 where the CPU multiplies it natively, float32 elsewhere.
+"""Decode precision: bfloat16 where the CPU multiplies it natively, float32 elsewhere.
 
-CPUs with AMX tiles (Intel Xeon since Sapphire Rapids) run oneDNN's bf16 convolutions and matmuls
-on them: on this project's machine (one thread) the VAE decode of a 128 px frame took 33 ms in bf16
-against 80 ms in fp32, and its frames differ from fp32's by 51 dB PSNR (the model card, session 13).
-Without AMX, bf16 is emulated and slower than fp32, so "auto" keeps fp32 there.
+CPUs with AMX tiles (Intel Xeon since Sapphire Rapids) run oneDNN's bf16 convolutions on them: on
+this project's machine (one thread) the VAE decode of a 128 px frame took 33 ms in bf16 against 80
+ms in fp32, and its frames differ from fp32's by 51 dB PSNR (the model card, session 13). Without
+AMX, bf16 is emulated and slower than fp32, so "auto" keeps fp32 there.
 
-bf16 runs under torch.autocast: the weights, the sampler's noise and the running sums stay fp32, and
-only the convolutions and matmuls compute in bf16.
+Only the tokenizer's decode uses it. The world model stays fp32: its matmuls are small, and in bf16
+it ran 12-15 % slower on two threads (2 % faster on one), so nothing was gained for a changed rollout.
+bf16 runs under torch.autocast: the weights stay fp32, and only the convolutions compute in bf16.
 """
 
 from __future__ import annotations

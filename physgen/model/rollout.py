@@ -9,12 +9,10 @@ sliding windows): the baseline for the KV-cache speed-up. Both give the same out
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import torch
 
-from physgen.model.precision import autocast
 from physgen.model.transformer import TokenLayout
 from physgen.model.world_model import PhysGen
 
@@ -24,19 +22,6 @@ class _Step:
     frame: torch.Tensor  # (B, K, D)
     actions: torch.Tensor | None  # (B, L, 7), None for BOA or frames-only
     boa: bool
-
-
-def _inference(method):
-    """Without gradients, in the model's precision (fp32, or bf16 under autocast); tensors handed
-    back are fp32 whatever the precision."""
-
-    @functools.wraps(method)
-    def wrapped(self, *args, **kwargs):
-        with torch.no_grad(), autocast(self.model.precision, self.model.device):
-            out = method(self, *args, **kwargs)
-        return out.float() if isinstance(out, torch.Tensor) else out
-
-    return wrapped
 
 
 @dataclass
@@ -50,14 +35,14 @@ class Rollout:
     h_last_action: torch.Tensor | None = None  # (B, d) output of the last step's last action token
     caches: list | None = None  # per-layer KV caches, owned here (not by the shared model)
 
-    @_inference
+    @torch.no_grad()
     def start(self, frame_tokens: torch.Tensor) -> None:
         """Begin at frame O_0 (B, K, D); its action slot is the BOA chunk."""
         self.steps, self.step_index = [], 0
         self.caches = self.model.backbone.new_kv_cache() if self.use_cache else None
         self.observe(frame_tokens, None)
 
-    @_inference
+    @torch.no_grad()
     def observe(self, frame_tokens: torch.Tensor, actions: torch.Tensor | None) -> None:
         """Append step [O_n; A_n]: the frame reached (real or predicted) and the chunk that led to it."""
         step = _Step(frame_tokens, actions, boa=actions is None)
@@ -70,7 +55,7 @@ class Rollout:
         self._keep_outputs(out)
         self.step_index += 1
 
-    @_inference
+    @torch.no_grad()
     def replay(self, steps: list[_Step], next_index: int) -> None:
         """Rebuild the state after `steps` (the history window, e.g. a saved `self.steps`) ending
         just before step next_index. The window is the receptive field, so the caches and outputs
@@ -83,7 +68,7 @@ class Rollout:
             self.observe(step.frame, step.actions)
             self.steps[-1] = step  # keep the saved step itself (its BOA flag included)
 
-    @_inference
+    @torch.no_grad()
     def predict_frame(self, next_actions: torch.Tensor | None = None, sample_steps: int | None = None, generator=None) -> torch.Tensor:
         """Tokens (B, K, D) of the next frame, given the chunk about to run (B, L, 7) or None."""
         h_last = self.h_last_action[:, None] if self.h_last_action is not None else None
@@ -94,7 +79,7 @@ class Rollout:
             z_uncond = self.model.frame_condition(self.h_frame[:, None], h_last, None, None)[:, 0]  # (B, K, d)
         return self.model.sample_frame(z, self.steps[-1].frame, sample_steps, generator, z_uncond)
 
-    @_inference
+    @torch.no_grad()
     def propose_actions(self, frame_tokens: torch.Tensor, lookahead=None, sample_steps: int | None = None, generator=None):
         """L-MTP block (B, lmtp, L, 7) for reaching frame_tokens (usually an imagined next frame).
 

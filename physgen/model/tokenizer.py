@@ -62,7 +62,7 @@ class FrameTokenizer(torch.nn.Module):
         # Optional physgen.model.fast_decoder.FastDecoder; decode() uses it when present.
         self.fast_decoder = fast_decoder
         # What decode computes in: "fp32", or "bf16" where the CPU has it natively (physgen.model.precision;
-        # load_checkpoint resolves it). Training and encoding stay fp32.
+        # load_checkpoint resolves it). Encoding stays fp32; training has its own switch.
         self.precision = "fp32"
         self.vae = vae or AutoencoderKL(
             in_channels=3,

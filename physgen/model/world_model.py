@@ -112,9 +112,6 @@ class PhysGen(ModelMixin, ConfigMixin):
         frame_head_type: str = "token",  # "joint": a frame's tokens denoised together (configs saved before meant "token")
     ):
         super().__init__()
-        # What rollouts compute in at inference: "fp32", or "bf16" where the CPU has it natively
-        # (physgen.model.precision; load_checkpoint resolves it). Not config: it depends on the host.
-        self.precision = "fp32"
         if frame_head_type not in FRAME_HEADS:
             raise InputError(f"frame_head_type must be one of {FRAME_HEADS}; got {frame_head_type!r}")
         if frame_target not in FRAME_TARGETS:
