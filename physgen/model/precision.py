@@ -6,7 +6,7 @@ ms in fp32, and its frames differ from fp32's by 51 dB PSNR (the model card, ses
 AMX, bf16 is emulated and slower than fp32, so "auto" keeps fp32 there.
 
 Only the tokenizer's decode uses it. The world model stays fp32: its matmuls are small, and in bf16
-it ran 12-15 % slower on two threads (2 % faster on one), so nothing was gained for a changed rollout.
+it ran 11-15 % slower on two threads (2 % faster on one), so nothing was gained for a changed rollout.
 bf16 runs under torch.autocast: the weights stay fp32, and only the convolutions compute in bf16.
 """
 
