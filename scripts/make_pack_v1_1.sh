@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The v1.1 token pack on a fresh machine, for scripts/gpu_train_v1.py (resumable; several hours of the
-# 2 cores in session 13): the demos, the probe corpus, the play episodes, then the pack (1060
+# The v1.1 token pack on a fresh machine, for scripts/gpu_train_v1.py (resumable; session 13 made the data in 2.4 h of the
+# 2 cores, beside other jobs): the demos, the probe corpus, the play episodes, then the pack (1060
 # episodes), tokenized by the shipped tokenizer. Its encoder is v1's (only the decoder was tuned
 # since), so these are v1.1's tokens.
 set -euo pipefail
