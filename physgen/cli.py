@@ -92,7 +92,7 @@ def _decoder_pairs(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, tokenizer = load_checkpoint(args.checkpoint, precision="fp32")  # training data: the reference precision
+    model, tokenizer = load_checkpoint(args.checkpoint)
     episodes = []
     for root, find in ((args.demos, find_demo_episodes), (args.videos, find_video_episodes), (args.play, find_video_episodes)):
         found = find(root) if root and Path(root).exists() else []
@@ -157,7 +157,7 @@ def _train_head(args) -> None:
     else:
         from physgen.train.frame_head import FrameHeadTrainConfig as Config
         from physgen.train.frame_head import train_frame_head as train
-    model, _ = load_checkpoint(args.checkpoint, precision="fp32")  # trained and evaluated in fp32
+    model, _ = load_checkpoint(args.checkpoint)
     result = train(model, args.pack, args.out, Config(**{k: v for k, v in given.items() if v is not None}), features_dir=args.features)
     print(json.dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
 

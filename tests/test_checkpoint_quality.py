@@ -17,7 +17,7 @@ from physgen.model.world_env import WorldModelEnv
 
 CASES = Path(__file__).resolve().parents[1] / "assets" / "quality_floor"
 # The shipped checkpoint (v1.1 + the decoder tuned on predicted latents, sampled with 3 steps and
-# guidance at t/T >= 0.5 since session 9) measured 27.74 dB (27.71, 29.13, 26.38), and 27.73 in bf16 (session 13); with session 7's
+# guidance at t/T >= 0.5 since session 9) measured 27.74 dB (27.71, 29.13, 26.38), and 27.73 with the bf16 decode (session 13); with session 7's
 # 5 guided steps 27.82; v1.1 27.06; v1 26.71; v0.2 23.42; copying the start frame 27.01.
 FLOOR_DB = 27.3
 

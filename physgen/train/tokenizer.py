@@ -25,7 +25,7 @@ from physgen.errors import InputError
 from physgen.eval.metrics import psnr
 from physgen.eval.permanence import PROBE_SCENE, cube_pixels
 from physgen.model.fast_decoder import FAST_DECODER_CHANNELS, FastDecoder
-from physgen.model.precision import cpu_has_native_bf16
+from physgen.model.precision import autocast, cpu_has_native_bf16
 from physgen.model.tokenizer import FrameTokenizer, TokenizerConfig
 from physgen.sim.camera import CAMERA_NAME
 from physgen.sim.scenes import FIRST_OBJECT_SEGMENTATION_ID
@@ -190,7 +190,7 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
     run_start = time.perf_counter()
     bar = tqdm(total=cfg.max_steps, initial=step, desc="tokenizer", unit="it", mininterval=5)
     size = frames.shape[1]
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" or cfg.cpu_bf16)
+    precision = "bf16" if device.type == "cuda" or cfg.cpu_bf16 else "fp32"
     while step < cfg.max_steps and (time.perf_counter() - run_start) < cfg.minutes * 60:
         if cfg.cosine:
             progress = min((time.perf_counter() - run_start) / (cfg.minutes * 60), 1.0)
@@ -200,7 +200,7 @@ def train_tokenizer(frames: np.ndarray, masks: np.ndarray, val_frames: np.ndarra
         y0, x0 = rng.integers(0, size - cfg.crop + 1, size=2)
         x = frames_t[idx, y0 : y0 + cfg.crop, x0 : x0 + cfg.crop].permute(0, 3, 1, 2).float().div(127.5).sub(1)  # (B, 3, c, c)
         obj = masks_t[idx, y0 : y0 + cfg.crop, x0 : x0 + cfg.crop].float()[:, None]  # (B, 1, c, c)
-        with autocast:
+        with autocast(precision, device):
             posterior = tokenizer.vae.encode(x).latent_dist
             # Decoder fine-tuning decodes what the world model sees: the posterior mean.
             latent = posterior.mean.detach() if cfg.decoder_only else posterior.sample()
