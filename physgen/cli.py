@@ -53,7 +53,7 @@ def _train_tokenizer(args) -> None:
                  crop=args.crop, lr=args.lr, edge_weight=args.edge_weight, decoder_only=args.decoder_only or args.fast_decoder,
                  pair_fraction=args.pair_fraction,
                  fast_decoder=args.fast_decoder, fast_decoder_channels=tuple(args.fast_decoder_channels) if args.fast_decoder_channels else None,
-                 eval_every=args.eval_every, cpu_bf16=args.cpu_bf16 or None)
+                 eval_every=args.eval_every, cpu_bf16=args.cpu_bf16)
     config = TokenizerTrainConfig(**{k: v for k, v in given.items() if v is not None})
     given = dict(block_out_channels=tuple(args.channels) if args.channels else None, latent_channels=args.latent_channels, patch=args.patch)
     model_config = TokenizerConfig(**{k: v for k, v in given.items() if v is not None})
@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--pairs", nargs="+", default=None, help="with --decoder-only: `physgen decoder-pairs` files mixed into each batch")
     tok.add_argument("--val-pairs", nargs="+", default=None, help="decoder pairs files of val episodes, scored at each evaluation")
     tok.add_argument("--pair-fraction", type=float, default=None, help="share of each batch taken from --pairs")
-    tok.add_argument("--cpu-bf16", action="store_true", help="train in bf16 on the CPU too (fast with AMX; a GPU always uses bf16)")
+    tok.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=None,
+                     help="train in bf16 on the CPU too (default: on CPUs with AMX, where it is measured better at equal time; a GPU always uses bf16)")
     tok.set_defaults(func=_train_tokenizer)
 
     dp = sub.add_parser("decoder-pairs", help="the world model's predicted latents with the real frames, for fine-tuning the decoder")

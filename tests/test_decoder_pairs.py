@@ -73,9 +73,14 @@ def test_decoder_fine_tune_on_pairs_keeps_the_encoder_and_scores_the_pairs(tiny,
     assert decoder_moved
 
 
-@pytest.mark.parametrize("cpu_bf16", [False, True])
-def test_cpu_bf16_fine_tunes_the_decoder_under_bf16_autocast_and_fp32_is_the_default(tiny, tmp_path, monkeypatch, cpu_bf16):
+@pytest.mark.parametrize(("cpu_bf16", "cpu_has_amx", "expect_bf16"),
+                         [(False, True, False), (True, True, True), (None, True, True), (None, False, False)])
+def test_cpu_bf16_fine_tunes_the_decoder_under_bf16_autocast_by_default_only_where_the_cpu_has_amx(tiny, tmp_path, monkeypatch, cpu_bf16,
+                                                                                                   cpu_has_amx, expect_bf16):
     from physgen.model.tokenizer import FrameTokenizer
+    from physgen.train import tokenizer as tokenizer_trainer
+
+    monkeypatch.setattr(tokenizer_trainer, "cpu_has_native_bf16", lambda: cpu_has_amx)
 
     model, tokenizer = tiny
     frames, masks, actions = episode(model.config.chunk)
@@ -92,7 +97,7 @@ def test_cpu_bf16_fine_tunes_the_decoder_under_bf16_autocast_and_fp32_is_the_def
     metrics = train_tokenizer(frames, masks, frames[:2], masks[:2], tmp_path / "run", config, init=tmp_path / "init", pairs=pairs,
                               log=lambda *_: None)
     assert metrics["step"] == 2 and np.isfinite(metrics["psnr"])
-    assert in_bf16[:2] == [cpu_bf16, cpu_bf16]  # the two training steps
+    assert in_bf16[:2] == [expect_bf16, expect_bf16]  # the two training steps
     assert not any(in_bf16[2:])  # the final evaluation decodes in fp32
 
 
