@@ -254,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--val-pairs", nargs="+", default=None, help="decoder pairs files of val episodes, scored at each evaluation")
     tok.add_argument("--pair-fraction", type=float, default=None, help="share of each batch taken from --pairs")
     tok.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=None,
-                     help="train in bf16 on the CPU too (default: on CPUs with AMX, where it is measured better at equal time; a GPU always uses bf16)")
+                     help="train in bf16 on the CPU too (default: on CPUs with AMX, where it is measured better at "
+                          "equal time; a GPU always uses bf16)")
     tok.set_defaults(func=_train_tokenizer)
 
     dp = sub.add_parser("decoder-pairs", help="the world model's predicted latents with the real frames, for fine-tuning the decoder")
