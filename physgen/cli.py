@@ -148,7 +148,8 @@ def _train_head(args) -> None:
 
     from physgen.model.checkpoint import load_checkpoint
 
-    given = {"minutes": args.minutes, "batch_size": args.batch_size, "lr": args.lr, "cosine": args.cosine, "eval_every": args.eval_every}
+    given = {"minutes": args.minutes, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr, "cosine": args.cosine,
+             "eval_every": args.eval_every}
     if args.command == "train-action-head":
         from physgen.train.action_head import ActionHeadTrainConfig as Config
         from physgen.train.action_head import train_action_head as train
@@ -318,10 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
         hp.add_argument("--pack", default="pack/tokens_v1_1", help="a `physgen pack --tokens` folder")
         hp.add_argument("--out", required=True, help="run folder (git-ignored); the model goes to <out>/model")
         hp.add_argument("--minutes", type=float, default=20.0)
+        hp.add_argument("--max-steps", type=int, default=None,
+                        help="stop after this many steps, whichever of the two budgets ends first; --cosine then decays over the steps")
         hp.add_argument("--batch-size", type=int, default=32)
         hp.add_argument("--lr", type=float, default=None, help="default: 3e-4 for the action head, 1e-4 for the frame head")
         hp.add_argument("--eval-every", type=int, default=500)
-        hp.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the time budget")
+        hp.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the budget")
         hp.add_argument("--features", default=None,
                         help="folder of cached backbone features, reused by later runs on the same backbone and pack (default <out>/features)")
         if name == "train-action-head":

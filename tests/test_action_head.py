@@ -23,3 +23,15 @@ def test_bad_settings_are_refused():
     with pytest.raises(InputError, match="batch_size"):
         ActionHeadTrainConfig(batch_size=0)
 
+
+
+def test_the_cli_stops_at_max_steps_before_the_time_budget(tiny_checkpoint, tiny_token_pack, tmp_path):
+    import json
+
+    from physgen.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train-action-head", "--checkpoint", str(tiny_checkpoint), "--pack", str(tiny_token_pack), "--out", str(out),
+                 "--minutes", "30", "--max-steps", "4", "--batch-size", "4", "--eval-every", "2", "--cosine"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["step"] == 4 and metrics["config"]["max_steps"] == 4
