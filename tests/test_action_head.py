@@ -24,7 +24,6 @@ def test_bad_settings_are_refused():
         ActionHeadTrainConfig(batch_size=0)
 
 
-
 def test_the_cli_stops_at_max_steps_before_the_time_budget(tiny_checkpoint, tiny_token_pack, tmp_path):
     import json
 
