@@ -168,7 +168,7 @@ def _export(args) -> None:
 
     size = export_checkpoint(args.model, args.tokenizer, args.out, sample_steps=args.sample_steps, cfg_scale=args.cfg_scale,
                              cfg_interval=args.cfg_interval, frame_temperature=args.frame_temperature,
-                             action_temperature=args.action_temperature)
+                             action_temperature=args.action_temperature, frame_rounds=args.frame_rounds)
     load_checkpoint(args.out)  # the exported folder must load
     print(f"exported {args.out}: {size / 1e6:.1f} MB (fp16 safetensors)", flush=True)
 
@@ -343,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="std of the frame sampler's starting noise, in [0, 2] (default: as trained)")
     ex.add_argument("--action-temperature", type=float, default=None,
                     help="std of the policy's action sampler's starting noise, in [0, 2] (default: as trained)")
+    ex.add_argument("--frame-rounds", type=int, default=None,
+                    help="rounds of frame sampling, MAR-style; > 1 needs the joint frame head (default: as trained)")
     ex.set_defaults(func=_export)
 
     st = sub.add_parser("strip", help="an image of real vs predicted frames on held-out demos (open loop)")

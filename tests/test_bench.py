@@ -209,6 +209,8 @@ def test_export_sets_the_shipped_inference_settings_and_rejects_bad_ones(checkpo
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", frame_temperature=5.0)
     with pytest.raises(InputError, match="action_temperature"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", action_temperature=-1.0)
+    with pytest.raises(InputError, match="frame_rounds"):  # the tiny checkpoint's frame head is per-token
+        export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", frame_rounds=2)
     with pytest.raises(InputError, match="only the sampler options"):
         export_checkpoint(checkpoint, checkpoint / "tokenizer", tmp_path / "bad", depth=2)
     assert not (tmp_path / "bad").exists()

@@ -106,7 +106,8 @@ def test_actions_see_their_frame_but_frames_not_their_actions():
 
 
 @pytest.mark.parametrize("overrides", [{}, dict(context_noise=0.3, context_noise_infer=0.1), dict(cfg_scale=2.0),
-                                       dict(frame_head_type="joint", cfg_scale=2.0)])
+                                       dict(frame_head_type="joint", cfg_scale=2.0),
+                                       dict(frame_head_type="joint", cfg_scale=2.0, frame_rounds=3)])
 def test_cached_rollout_matches_recompute(overrides):
     model = tiny_model(**overrides).eval()
     g = torch.Generator().manual_seed(1)
@@ -373,9 +374,55 @@ def test_new_options_are_validated():
     for bad in (dict(frame_target="delta"), dict(residual_scale=0.0), dict(context_noise=-1.0),
                 dict(context_noise_infer=0.1), dict(cfg_scale=-1.0), dict(frame_head_type="mar"),
                 dict(cfg_interval=(0.8, 0.2)), dict(cfg_interval=(0.0, 1.5)), dict(frame_temperature=-0.1),
-                dict(frame_temperature=3.0), dict(action_temperature=-0.5), dict(action_temperature=2.5)):
+                dict(frame_temperature=3.0), dict(action_temperature=-0.5), dict(action_temperature=2.5),
+                dict(frame_rounds=0, frame_head_type="joint"), dict(frame_rounds=K + 1, frame_head_type="joint"),
+                dict(frame_rounds=2, frame_head_type="token")):
         with pytest.raises(InputError):
             tiny_model(**bad)
+
+
+def test_frame_rounds_partition_each_frame_in_its_own_random_order_on_the_cosine_schedule():
+    model = tiny_model(num_frame_tokens=64, frame_head_type="joint", frame_rounds=4)
+    masks = torch.stack(model.round_masks(2, 64, torch.Generator().manual_seed(0)))  # (R, B, K, 1)
+    assert (masks.sum(0) == 1).all()  # every token is chosen in exactly one round
+    assert masks[:, 0].sum((1, 2)).tolist() == [5, 14, 21, 24]  # 64 - 64 cos(pi/2 r/4), few tokens first
+    assert not torch.equal(masks[:, 0], masks[:, 1])  # each frame draws its own order
+    one = tiny_model(frame_head_type="joint").round_masks(2, K)
+    assert len(one) == 1 and one[0].all()
+
+
+@pytest.mark.parametrize("scheduler", ["flow", "ddim"])
+def test_inpainted_tokens_come_out_as_given_and_steer_the_others(scheduler):
+    """The joint head sees the given tokens at each step's noise level, so changing them changes
+    the tokens it samples; the given ones end exactly as given."""
+    model = tiny_model(frame_head_type="joint", scheduler=scheduler).eval()
+    for p in model.frame_head.parameters():  # AdaLN gates start at zero: give them weight
+        torch.nn.init.normal_(p, std=0.2)
+    z = torch.randn(1, K, TINY["dim"])
+    mask = torch.tensor([True, True, False, False])[None, :, None]  # (1, K, 1)
+
+    def sample(known):
+        return model.diffusion.sample(lambda x, t: model.frame_head(x, t, z), (1, K, D), 3, torch.Generator().manual_seed(0),
+                                      known=known, known_mask=mask)
+
+    given, other = torch.randn(1, K, D), torch.randn(1, K, D)
+    out = sample(given)
+    torch.testing.assert_close(out[:, :2], given[:, :2])
+    assert not torch.allclose(out[:, 2:], sample(other)[:, 2:])
+
+
+def test_several_frame_rounds_sample_a_different_frame_of_the_same_shape():
+    z, previous = torch.randn(2, K, TINY["dim"]), torch.randn(2, K, D)
+
+    def sample(rounds):
+        model = tiny_model(frame_head_type="joint", frame_rounds=rounds).eval()
+        for p in model.frame_head.parameters():
+            torch.nn.init.normal_(p, std=0.2)
+        return model.sample_frame(z, previous, generator=torch.Generator().manual_seed(0))
+
+    one, three = sample(1), sample(3)
+    assert three.shape == one.shape and torch.isfinite(three).all()
+    assert not torch.allclose(one, three)
 
 
 def test_joint_head_denoises_tokens_together_and_the_token_head_does_not():

@@ -73,7 +73,7 @@ def load_checkpoint(name_or_path: str | os.PathLike = DEFAULT_CHECKPOINT, device
 
 
 # PhysGen config options that choose how a trained model samples, not what it learned: export may set them.
-INFERENCE_OPTIONS = ("sample_steps", "cfg_scale", "cfg_interval", "frame_temperature", "action_temperature")
+INFERENCE_OPTIONS = ("sample_steps", "cfg_scale", "cfg_interval", "frame_temperature", "action_temperature", "frame_rounds")
 
 
 def export_checkpoint(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike, **inference) -> int:

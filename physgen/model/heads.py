@@ -194,15 +194,31 @@ class Diffusion:
         return self.train_scheduler.add_noise(x0, noise, t), t, noise
 
     @torch.no_grad()
-    def sample(self, denoise, shape, steps: int, generator: torch.Generator | None = None, device=None, temperature: float = 1.0):
-        """Run `denoise(x_t, t_batch)` from noise of std `temperature` through `steps` scheduler steps."""
+    def sample(self, denoise, shape, steps: int, generator: torch.Generator | None = None, device=None, temperature: float = 1.0,
+               known: torch.Tensor | None = None, known_mask: torch.Tensor | None = None):
+        """Run `denoise(x_t, t_batch)` from noise of std `temperature` through `steps` scheduler steps.
+
+        With `known` (shape) and a boolean `known_mask` broadcastable to it, the masked entries are
+        given, not sampled (inpainting): before each step they are set to `known` noised to that
+        step's level along one fixed noise draw, so the denoiser sees them as it saw every entry in
+        training, and they end exactly at `known`."""
         import copy
 
         x = torch.randn(shape, generator=generator, device=device) * temperature
         scheduler = copy.deepcopy(self.scheduler)  # this call's own loop state (see the class docstring)
         scheduler.set_timesteps(steps, device=device)
-        for t in scheduler.timesteps:
+        known_noise = None if known is None else torch.randn(shape, generator=generator, device=device)
+        for i, t in enumerate(scheduler.timesteps):
+            if known is not None:
+                x = torch.where(known_mask, self._noised(scheduler, known, known_noise, t, i), x)
             t_batch = torch.full((shape[0],), float(t), device=device)
             extra = {"generator": generator} if self.kind == "ddpm" else {}
             x = scheduler.step(denoise(x, t_batch), t, x, **extra).prev_sample
-        return x
+        return x if known is None else torch.where(known_mask, known, x)
+
+    def _noised(self, scheduler, x0: torch.Tensor, noise: torch.Tensor, t, step_index: int) -> torch.Tensor:
+        """x0 at the noise level of sampling step `step_index` (timestep t), along `noise`."""
+        if self.kind == "flow":
+            sigma = scheduler.sigmas[step_index]  # the level this step starts from
+            return (1 - sigma) * x0 + sigma * noise
+        return scheduler.add_noise(x0, noise, t.reshape(1))

@@ -29,11 +29,14 @@ Choices beyond the paper (each selectable, the paper's value in brackets; measur
 - frame_head_type "joint" [paper and class default: "token"]: the frame's tokens are denoised together by
   a small transformer (each still conditioned on its own z) instead of independently by a per-token
   MLP. Independent sampling of 64 tokens let neighbouring tokens pick different modes (an arm in
-  fragments); the joint head keeps one arm, at the same PSNR (model card). It stands in for MAR's
-  several rounds of sampling, which are not implemented.
+  fragments); the joint head keeps one arm, at the same PSNR (model card).
+- frame_rounds > 1 [paper's backbone NOVA / MAR: several rounds; default 1]: the joint head samples
+  the frame in rounds, each given the tokens chosen before it (inpainting, no retraining).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -110,10 +113,19 @@ class PhysGen(ModelMixin, ConfigMixin):
         # deterministic flow from zero noise, the likeliest chunk given the imagined frame.
         action_temperature: float = 1.0,
         frame_head_type: str = "token",  # "joint": a frame's tokens denoised together (configs saved before meant "token")
+        # Rounds of frame sampling, MAR-style: each round samples the tokens still open, given the ones
+        # chosen before (inpainted into the joint head's input), and keeps a share of them. 1 = all
+        # tokens in one round, as trained.
+        frame_rounds: int = 1,
     ):
         super().__init__()
         if frame_head_type not in FRAME_HEADS:
             raise InputError(f"frame_head_type must be one of {FRAME_HEADS}; got {frame_head_type!r}")
+        if frame_rounds < 1 or frame_rounds > num_frame_tokens:
+            raise InputError(f"frame_rounds must be in [1, num_frame_tokens = {num_frame_tokens}]; got {frame_rounds}")
+        if frame_rounds > 1 and frame_head_type != "joint":
+            raise InputError("frame_rounds > 1 needs frame_head_type 'joint': a per-token head samples each token alone, "
+                             "so tokens chosen earlier cannot inform the others")
         if frame_target not in FRAME_TARGETS:
             raise InputError(f"frame_target must be one of {FRAME_TARGETS}; got {frame_target!r}")
         if residual_scale <= 0:
@@ -370,9 +382,31 @@ class PhysGen(ModelMixin, ConfigMixin):
         else:
             def denoise(x, t):
                 return self.frame_head(x, t, rows)
-        generated = self.diffusion.sample(denoise, shape, steps or self.config.sample_steps, generator, z.device,
-                                          temperature=self.config.frame_temperature)
+        steps = steps or self.config.sample_steps
+        generated, known = None, None
+        for chosen in self.round_masks(b, k, generator, z.device):  # (B, K, 1) each
+            sample = self.diffusion.sample(denoise, shape, steps, generator, z.device, temperature=self.config.frame_temperature,
+                                           known=generated, known_mask=known)
+            generated = sample if generated is None else torch.where(chosen, sample, generated)
+            known = chosen if known is None else known | chosen
         return self.frame_from_target(previous, generated.view(b, k, -1))
+
+    def round_masks(self, b: int, k: int, generator=None, device=None) -> list[torch.Tensor]:
+        """The tokens each sampling round chooses, (B, K, 1) booleans that partition the frame: MAR's
+        random order per frame and cosine schedule (few tokens first, most at the end). One round
+        chooses all tokens at once, and draws no random numbers."""
+        rounds = self.config.frame_rounds
+        if rounds == 1:
+            return [torch.ones(b, k, 1, dtype=torch.bool, device=device)]
+        order = torch.rand(b, k, generator=generator, device=device).argsort(dim=1)  # (B, K) token indices, first chosen first
+        rank = order.argsort(dim=1)  # (B, K) each token's place in the order
+        ends = []  # tokens chosen by the end of each round
+        for r in range(rounds):
+            chosen = k - int(k * math.cos(math.pi / 2 * (r + 1) / rounds))  # MAR: K cos(...) still open
+            chosen = max(chosen, (ends[-1] if ends else 0) + 1)  # at least one token per round
+            ends.append(min(chosen, k - (rounds - 1 - r)))  # and one left for each later round
+        starts = [0] + ends[:-1]
+        return [((rank >= lo) & (rank < hi))[..., None] for lo, hi in zip(starts, ends)]
 
     def sample_actions(self, h_frame: torch.Tensor, lookahead=None, steps: int | None = None, generator=None) -> torch.Tensor:
         """An L-MTP block (B, lmtp, L, 7) from frame outputs (B, K, d) and the previous lookahead."""
