@@ -362,8 +362,9 @@ class PhysGen(ModelMixin, ConfigMixin):
     def sample_frame(self, z: torch.Tensor, previous: torch.Tensor, steps: int | None = None, generator=None,
                      z_uncond: torch.Tensor | None = None) -> torch.Tensor:
         """Next frame tokens (B, K, D) from conditions z (B, K, d) and the previous frame's tokens
-        (B, K, D); all tokens in one head call. With z_uncond (no action condition) and
-        cfg_scale != 1, the head's output is guided away from the unconditional one."""
+        (B, K, D): all tokens in one sampling loop, or one loop per round with frame_rounds > 1. With
+        z_uncond (no action condition) and cfg_scale != 1, the head's output is guided away from the
+        unconditional one."""
         b, k, _ = z.shape
         joint = self.config.frame_head_type == "joint"
         # A per-token head sees B*K independent rows; a joint head B frames of K tokens.
