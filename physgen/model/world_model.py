@@ -386,9 +386,9 @@ class PhysGen(ModelMixin, ConfigMixin):
         steps = steps or self.config.sample_steps
         generated, known = None, None
         for chosen in self.round_masks(b, k, generator, z.device):  # (B, K, 1) each
-            sample = self.diffusion.sample(denoise, shape, steps, generator, z.device, temperature=self.config.frame_temperature,
-                                           known=generated, known_mask=known)
-            generated = sample if generated is None else torch.where(chosen, sample, generated)
+            # The sample keeps the known tokens as given; the open ones it samples count from the round that chooses them.
+            generated = self.diffusion.sample(denoise, shape, steps, generator, z.device, temperature=self.config.frame_temperature,
+                                              known=generated, known_mask=known)
             known = chosen if known is None else known | chosen
         return self.frame_from_target(previous, generated.view(b, k, -1))
 
